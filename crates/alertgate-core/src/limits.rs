@@ -1,0 +1,381 @@
+//! Payload limits and sanitization: what a request body may be, and how an oversized but valid
+//! payload is cut down to size (with a warning per cut) instead of being refused.
+//!
+//! Hard limits (refused): body over [`Limits::max_body_bytes`], not UTF-8, not JSON, nesting deeper
+//! than [`Limits::max_depth`]. Soft limits (truncated and reported): strings longer than
+//! [`Limits::max_string_chars`] characters, arrays longer than [`Limits::max_array_items`].
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Appended to a truncated string; counted inside the limit so a truncated string is never longer
+/// than the limit.
+pub const TRUNCATION_MARKER: &str = "…[truncated]";
+
+/// At most this many warnings are listed; the rest are counted in the last one.
+pub const MAX_WARNINGS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub max_array_items: usize,
+    pub max_string_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 100 * 1024,
+            max_depth: 10,
+            max_array_items: 100,
+            max_string_chars: 10_000,
+        }
+    }
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the body is {actual} bytes; the limit is {limit} bytes")]
+    TooLarge { limit: usize, actual: usize },
+    #[error("the body is empty; send a JSON object")]
+    Empty,
+    #[error("the body is not valid UTF-8 (first invalid byte at offset {offset})")]
+    InvalidUtf8 { offset: usize },
+    #[error("the body is not valid JSON: {detail}")]
+    InvalidJson { detail: String },
+    #[error("the JSON is nested more than {limit} levels deep")]
+    TooDeep { limit: usize },
+}
+
+/// One cut made to fit the limits, reported back to the sender and kept in the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub path: String,
+    pub message: String,
+}
+
+/// A parsed body within the limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sanitized {
+    pub value: Value,
+    pub warnings: Vec<Warning>,
+}
+
+impl Limits {
+    /// Check and parse a body: size, UTF-8, nesting (before allocating a tree), JSON, then truncate
+    /// long strings and arrays.
+    pub fn parse(&self, body: &[u8]) -> Result<Sanitized, PayloadError> {
+        if body.len() > self.max_body_bytes {
+            return Err(PayloadError::TooLarge {
+                limit: self.max_body_bytes,
+                actual: body.len(),
+            });
+        }
+        let text = std::str::from_utf8(body).map_err(|e| PayloadError::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        if text.trim().is_empty() {
+            return Err(PayloadError::Empty);
+        }
+        if nesting_depth_exceeds(text.as_bytes(), self.max_depth) {
+            return Err(PayloadError::TooDeep {
+                limit: self.max_depth,
+            });
+        }
+        let mut value: Value =
+            serde_json::from_str(text).map_err(|e| PayloadError::InvalidJson {
+                detail: e.to_string(),
+            })?;
+        let mut warnings = Vec::new();
+        let mut dropped = 0usize;
+        let mut path = String::from("$");
+        self.sanitize(&mut value, &mut path, &mut warnings, &mut dropped);
+        if dropped > 0 {
+            warnings.push(Warning {
+                code: "more_truncations",
+                path: "$".into(),
+                message: format!("{dropped} more values were truncated"),
+            });
+        }
+        Ok(Sanitized { value, warnings })
+    }
+
+    fn sanitize(
+        &self,
+        value: &mut Value,
+        path: &mut String,
+        warnings: &mut Vec<Warning>,
+        dropped: &mut usize,
+    ) {
+        let mut warn = |w: Warning| {
+            if warnings.len() < MAX_WARNINGS {
+                warnings.push(w);
+            } else {
+                *dropped += 1;
+            }
+        };
+        match value {
+            Value::String(s) => {
+                if let Some(cut) = truncate_chars(s, self.max_string_chars) {
+                    warn(Warning {
+                        code: "string_truncated",
+                        path: path.clone(),
+                        message: format!(
+                            "string of {cut} characters truncated to {} characters",
+                            self.max_string_chars
+                        ),
+                    });
+                }
+            }
+            Value::Array(items) => {
+                if items.len() > self.max_array_items {
+                    warn(Warning {
+                        code: "array_truncated",
+                        path: path.clone(),
+                        message: format!(
+                            "array of {} items truncated to {} items",
+                            items.len(),
+                            self.max_array_items
+                        ),
+                    });
+                    items.truncate(self.max_array_items);
+                }
+                for (i, item) in items.iter_mut().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    self.sanitize(item, path, warnings, dropped);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let len = path.len();
+                    push_member(path, k);
+                    self.sanitize(v, path, warnings, dropped);
+                    path.truncate(len);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+/// Append a normalized-path member selector (RFC 9535 §2.7) for `key`.
+fn push_member(path: &mut String, key: &str) {
+    path.push_str("['");
+    for c in key.chars().take(100) {
+        match c {
+            '\'' => path.push_str("\\'"),
+            '\\' => path.push_str("\\\\"),
+            c if c.is_control() => path.push_str(&format!("\\u{:04x}", c as u32)),
+            c => path.push(c),
+        }
+    }
+    path.push_str("']");
+}
+
+/// Truncate `s` to at most `max` characters including [`TRUNCATION_MARKER`]. Returns the original
+/// character count when it cut.
+pub fn truncate_chars(s: &mut String, max: usize) -> Option<usize> {
+    // Fast path: a string of at most `max` bytes has at most `max` characters.
+    if s.len() <= max {
+        return None;
+    }
+    let count = s.chars().count();
+    if count <= max {
+        return None;
+    }
+    let marker_chars = TRUNCATION_MARKER.chars().count();
+    let keep = max.saturating_sub(marker_chars);
+    let cut_at = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+    s.truncate(cut_at);
+    if max >= marker_chars {
+        s.push_str(TRUNCATION_MARKER);
+    }
+    Some(count)
+}
+
+/// True when `json` opens more than `max` nested arrays/objects. A lexer-level scan: it tracks
+/// strings and escapes only, so it runs before (and protects) the real parser. Invalid JSON is
+/// left to the parser to report.
+pub fn nesting_depth_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn nested(levels: usize) -> String {
+        format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn ten_levels_pass_and_eleven_are_refused() {
+        let l = Limits::default();
+        assert!(l.parse(nested(10).as_bytes()).is_ok());
+        assert_eq!(
+            l.parse(nested(11).as_bytes()),
+            Err(PayloadError::TooDeep { limit: 10 })
+        );
+        let obj = format!("{}1{}", "{\"a\":".repeat(11), "}".repeat(11));
+        assert!(matches!(l.parse(obj.as_bytes()), Err(PayloadError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_as_nesting() {
+        let l = Limits::default();
+        let body = format!("{{\"a\": \"{}\\\"{}\"}}", "[".repeat(50), "{".repeat(50));
+        assert!(l.parse(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_body_over_100_kb_is_refused_and_one_at_the_limit_is_not() {
+        let l = Limits::default();
+        let at_limit = format!("{{\"a\":\"{}\"}}", "x".repeat(102_400 - 8));
+        assert_eq!(at_limit.len(), 102_400);
+        assert!(l.parse(at_limit.as_bytes()).is_ok());
+        let over = format!("{{\"a\":\"{}\"}}", "x".repeat(102_400 - 7));
+        assert!(matches!(
+            l.parse(over.as_bytes()),
+            Err(PayloadError::TooLarge { limit: 102_400, actual: 102_401 })
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_empty_and_invalid_json_are_told_apart() {
+        let l = Limits::default();
+        assert_eq!(
+            l.parse(b"{\"a\":\"\xff\"}"),
+            Err(PayloadError::InvalidUtf8 { offset: 6 })
+        );
+        assert_eq!(l.parse(b"  "), Err(PayloadError::Empty));
+        assert!(matches!(l.parse(b"{\"a\":"), Err(PayloadError::InvalidJson { .. })));
+    }
+
+    #[test]
+    fn long_strings_are_truncated_with_a_marker_and_reported() {
+        let l = Limits::default();
+        let body = serde_json::json!({"title": "é".repeat(10_001)}).to_string();
+        let s = l.parse(body.as_bytes()).unwrap();
+        let title = s.value["title"].as_str().unwrap();
+        assert_eq!(title.chars().count(), 10_000);
+        assert!(title.ends_with(TRUNCATION_MARKER));
+        assert_eq!(s.warnings.len(), 1);
+        assert_eq!(s.warnings[0].code, "string_truncated");
+        assert_eq!(s.warnings[0].path, "$['title']");
+    }
+
+    #[test]
+    fn a_string_of_exactly_the_limit_is_kept_whole() {
+        let l = Limits::default();
+        let body = serde_json::json!({"t": "x".repeat(10_000)}).to_string();
+        let s = l.parse(body.as_bytes()).unwrap();
+        assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn long_arrays_are_truncated_and_reported() {
+        let l = Limits::default();
+        let items: Vec<u32> = (0..101).collect();
+        let body = serde_json::json!({ "alerts": items }).to_string();
+        let s = l.parse(body.as_bytes()).unwrap();
+        assert_eq!(s.value["alerts"].as_array().unwrap().len(), 100);
+        assert_eq!(s.warnings[0].code, "array_truncated");
+        assert_eq!(s.warnings[0].path, "$['alerts']");
+    }
+
+    #[test]
+    fn warnings_are_bounded() {
+        let l = Limits { max_string_chars: 20, ..Limits::default() };
+        let long = "y".repeat(21);
+        let items: Vec<&str> = vec![long.as_str(); 50];
+        let body = serde_json::json!({ "a": items }).to_string();
+        let s = l.parse(body.as_bytes()).unwrap();
+        assert_eq!(s.warnings.len(), MAX_WARNINGS + 1);
+        assert_eq!(s.warnings.last().unwrap().code, "more_truncations");
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::from(n)),
+            "\\PC{0,40}".prop_map(Value::String),
+            (0usize..30).prop_map(|n| Value::String("ü".repeat(n * 10))),
+        ];
+        leaf.prop_recursive(8, 256, 20, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..20).prop_map(Value::Array),
+                prop::collection::btree_map("\\PC{0,8}", inner, 0..10)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn within(v: &Value, l: &Limits) -> bool {
+        match v {
+            Value::String(s) => s.chars().count() <= l.max_string_chars,
+            Value::Array(a) => a.len() <= l.max_array_items && a.iter().all(|x| within(x, l)),
+            Value::Object(m) => m.values().all(|x| within(x, l)),
+            _ => true,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sanitization_never_leaves_a_value_beyond_the_limits(v in arb_json()) {
+            let l = Limits { max_body_bytes: 1 << 20, max_depth: 10, max_array_items: 5, max_string_chars: 50 };
+            let body = serde_json::to_vec(&v).unwrap();
+            if let Ok(s) = l.parse(&body) {
+                prop_assert!(within(&s.value, &l));
+                prop_assert!(serde_json::to_vec(&s.value).unwrap().len() <= body.len() + 4 * s.warnings.len() * TRUNCATION_MARKER.len());
+            }
+        }
+
+        #[test]
+        fn the_depth_scan_agrees_with_the_parsed_tree(v in arb_json()) {
+            fn depth(v: &Value) -> usize {
+                match v {
+                    Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+                    Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+                    _ => 0,
+                }
+            }
+            let body = serde_json::to_vec(&v).unwrap();
+            for max in 0..9 {
+                prop_assert_eq!(nesting_depth_exceeds(&body, max), depth(&v) > max);
+            }
+        }
+    }
+}
