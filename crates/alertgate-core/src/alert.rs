@@ -9,7 +9,6 @@ use crate::mapping::{CompiledMapping, Extracted, MappingError};
 use crate::platforms::{AlertDoc, Platform};
 use crate::severity::{Severity, SeverityPolicy};
 use crate::status::AlertStatus;
-use crate::time::Timestamp;
 
 /// One alert after mapping and normalization, ready for triage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,15 +103,12 @@ pub enum Decision {
 
 impl Decision {
     /// The word the intake response carries in `status`.
-    pub fn status_word(&self, new_status: AlertStatus) -> &'static str {
+    pub fn status_word(&self) -> &'static str {
         match self {
             Decision::Created => "created",
             Decision::Deduplicated { .. } => "deduplicated",
             Decision::StatusChanged { to, .. } => match to {
-                AlertStatus::Firing => {
-                    let _ = new_status;
-                    "reopened"
-                }
+                AlertStatus::Firing => "reopened",
                 AlertStatus::Acknowledged => "acknowledged",
                 AlertStatus::Resolved => "resolved",
             },
@@ -122,13 +118,12 @@ impl Decision {
 }
 
 /// The result of triaging one alert, as the writer reports it back to the request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertOutcome {
     pub incident_id: Option<IncidentId>,
     pub alert_id: Option<AlertId>,
-    pub status: &'static str,
+    /// `created`, `deduplicated`, `acknowledged`, `resolved`, `reopened` or `ignored`.
+    pub status: String,
     pub occurrence_count: i64,
     pub decision: Decision,
-    #[serde(skip)]
-    pub at: Timestamp,
 }

@@ -5,7 +5,7 @@
 //! than [`Limits::max_depth`]. Soft limits (truncated and reported): strings longer than
 //! [`Limits::max_string_chars`] characters, arrays longer than [`Limits::max_array_items`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Appended to a truncated string; counted inside the limit so a truncated string is never longer
@@ -50,9 +50,9 @@ pub enum PayloadError {
 }
 
 /// One cut made to fit the limits, reported back to the sender and kept in the delivery log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    pub code: &'static str,
+    pub code: String,
     pub path: String,
     pub message: String,
 }
@@ -95,7 +95,7 @@ impl Limits {
         self.sanitize(&mut value, &mut path, &mut warnings, &mut dropped);
         if dropped > 0 {
             warnings.push(Warning {
-                code: "more_truncations",
+                code: "more_truncations".into(),
                 path: "$".into(),
                 message: format!("{dropped} more values were truncated"),
             });
@@ -121,7 +121,7 @@ impl Limits {
             Value::String(s) => {
                 if let Some(cut) = truncate_chars(s, self.max_string_chars) {
                     warn(Warning {
-                        code: "string_truncated",
+                        code: "string_truncated".into(),
                         path: path.clone(),
                         message: format!(
                             "string of {cut} characters truncated to {} characters",
@@ -133,7 +133,7 @@ impl Limits {
             Value::Array(items) => {
                 if items.len() > self.max_array_items {
                     warn(Warning {
-                        code: "array_truncated",
+                        code: "array_truncated".into(),
                         path: path.clone(),
                         message: format!(
                             "array of {} items truncated to {} items",

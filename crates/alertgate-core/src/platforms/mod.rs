@@ -25,6 +25,16 @@ pub enum Category {
 }
 
 impl Category {
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::IncidentManagement => "incident_management",
+            Category::MonitoringObservability => "monitoring_observability",
+            Category::CloudProviderAlerting => "cloud_provider_alerting",
+            Category::ApmErrorTracking => "apm_error_tracking",
+            Category::Custom => "custom",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Category::IncidentManagement => "Incident Management",

@@ -1,0 +1,103 @@
+//! Server configuration: the values `alertgate serve` runs with, after merging flags, `ALERTGATE_*`
+//! environment variables and the TOML file (in that order of precedence) over the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use alertgate_core::auth::Secret;
+use alertgate_core::limits::Limits;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database (and, later, generated keys).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`; none = `<data_dir>/alertgate.db`.
+    pub database_url: Option<String>,
+    /// Base URL clients reach this server at, for the intake URLs shown to users.
+    pub public_url: Option<String>,
+    /// A fixed admin token; without it one is generated on first start and printed once.
+    pub admin_token: Option<Secret>,
+    pub limits: Limits,
+    pub writer: WriterConfig,
+    /// How long a webhook's configuration may be served from the node's cache.
+    pub webhook_cache_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Requests waiting for the writer at most; beyond it intake answers 503 with Retry-After.
+    pub queue_capacity: usize,
+    /// Requests committed in one transaction at most.
+    pub max_batch: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 8192,
+            max_batch: 1024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("alertgate-data"),
+            database_url: None,
+            public_url: None,
+            admin_token: None,
+            limits: Limits::default(),
+            writer: WriterConfig::default(),
+            webhook_cache_ttl_ms: 2_000,
+        }
+    }
+}
+
+impl Config {
+    /// Fill in what depends on the actual bound address (port 0 in tests).
+    pub fn with_bound_addr(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The base of every URL shown to users, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// The TOML file's shape: every key optional, names as in `alertgate serve --help`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub admin_token: Option<String>,
+    pub log_format: Option<String>,
+    pub writer: Option<WriterConfig>,
+    pub webhook_cache_ttl_ms: Option<u64>,
+}
+
+impl FileConfig {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        toml_from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
+
+fn toml_from_str(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}

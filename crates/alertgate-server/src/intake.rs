@@ -1,0 +1,288 @@
+//! `POST /webhook/{token}/trigger`: verify → limit → decode → map → normalize → writer → reply.
+//! Every request for a known webhook leaves a delivery-log row, accepted or not; a 2xx is sent
+//! only after the writer committed the alerts, the incident changes and that row.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
+use alertgate_core::auth::Headers;
+use alertgate_core::ids::{DeliveryId, IncidentId};
+use alertgate_core::limits::{PayloadError, Warning};
+use alertgate_core::platforms::Decoded;
+use alertgate_core::IntakeError;
+use alertgate_store::{DeliveryError, IngestItem, NewDelivery, WebhookContext};
+
+use crate::error::ApiError;
+use crate::redact::headers_for_log;
+use crate::state::AppState;
+use crate::webhooks::CompiledWebhook;
+use crate::writer::WriteError;
+
+/// Adapts axum's headers to core's [`Headers`].
+struct HttpHeaders<'a>(&'a HeaderMap);
+
+impl Headers for HttpHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The reply to an accepted request.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    incident_id: Option<IncidentId>,
+    alert_id: Option<alertgate_core::AlertId>,
+    status: String,
+    occurrence_count: i64,
+    delivery_id: DeliveryId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<Decision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Warning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<Vec<AlertOutcome>>,
+}
+
+/// A token is URL-safe base64 of 32 bytes; anything else cannot name a webhook and is not looked up.
+fn plausible_token(token: &str) -> bool {
+    (16..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub async fn trigger(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let received_at = app.clock.now();
+    if !plausible_token(&token) {
+        return ApiError::from(&IntakeError::UnknownWebhook).into_response();
+    }
+    let webhook = match app.webhooks.by_token(&token).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return ApiError::from(&IntakeError::UnknownWebhook).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut record = Record {
+        app: &app,
+        webhook: &webhook,
+        started,
+        delivery: NewDelivery {
+            id: DeliveryId::new(received_at, rand::random()),
+            received_at,
+            source_addr: Some(peer.ip().to_string()),
+            method: method.to_string(),
+            headers: headers_for_log(&headers, &webhook.secret_headers),
+            body: String::new(),
+            error: None,
+            extracted: None,
+            warnings: Vec::new(),
+            latency_us: 0,
+        },
+    };
+    let limit = app.config.limits.max_body_bytes;
+    let bytes = match read_body(body, &headers, limit).await {
+        Ok(b) => b,
+        Err(e) => return record.refuse(e).await,
+    };
+    record.delivery.body = String::from_utf8_lossy(&bytes).into_owned();
+    if !webhook.webhook.enabled {
+        return record.refuse(IntakeError::Disabled).await;
+    }
+    if let Err(e) = webhook
+        .webhook
+        .auth
+        .verify(&HttpHeaders(&headers), &bytes, &webhook.webhook.secrets)
+    {
+        return record.refuse(IntakeError::Auth(e)).await;
+    }
+    let sanitized = match app.config.limits.parse(&bytes) {
+        Ok(s) => s,
+        Err(e) => return record.refuse(IntakeError::Payload(e)).await,
+    };
+    record.delivery.warnings = sanitized.warnings;
+    let docs = match (webhook.platform.decode)(&HttpHeaders(&headers), sanitized.value) {
+        Ok(Decoded::Alerts(docs)) => docs,
+        Ok(Decoded::Ignore { reason }) => return record.ignore(reason).await,
+        Err(message) => return record.refuse(IntakeError::Decode(message)).await,
+    };
+    let mut alerts = Vec::with_capacity(docs.len());
+    let mut extracted = Vec::with_capacity(docs.len());
+    for doc in docs {
+        match NormalizedAlert::from_doc(
+            webhook.platform,
+            &webhook.mapping,
+            &webhook.webhook.severity,
+            webhook.webhook.id,
+            doc,
+        ) {
+            Ok((alert, fields)) => {
+                extracted.push(json!({
+                    "fields": fields,
+                    "severity": alert.severity,
+                    "status": alert.status,
+                    "dedup_key": alert.dedup_key,
+                }));
+                alerts.push(alert);
+            }
+            Err(e) => return record.refuse(IntakeError::Mapping(e)).await,
+        }
+    }
+    record.delivery.extracted = Some(if extracted.len() == 1 {
+        extracted.swap_remove(0)
+    } else {
+        Value::Array(extracted)
+    });
+    record.accept(alerts).await
+}
+
+/// Read the body, refusing more than `limit` bytes (by Content-Length up front, or while reading).
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, IntakeError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        return Err(IntakeError::Payload(PayloadError::TooLarge {
+            limit,
+            actual: n,
+        }));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(IntakeError::Payload(PayloadError::TooLarge {
+                limit,
+                actual: limit + 1,
+            }))
+        }
+        Err(e) => Err(IntakeError::Payload(PayloadError::InvalidJson {
+            detail: format!("the body could not be read: {e}"),
+        })),
+    }
+}
+
+/// Everything needed to record a delivery and answer the request.
+struct Record<'a> {
+    app: &'a AppState,
+    webhook: &'a CompiledWebhook,
+    started: Instant,
+    delivery: NewDelivery,
+}
+
+impl Record<'_> {
+    fn item(mut self, alerts: Vec<NormalizedAlert>, ignored: Option<String>) -> IngestItem {
+        self.delivery.latency_us = self.started.elapsed().as_micros() as i64;
+        IngestItem {
+            webhook: WebhookContext {
+                id: self.webhook.webhook.id,
+                workspace_id: self.webhook.webhook.workspace_id,
+                dedup_window: self.webhook.webhook.dedup_window_hours,
+            },
+            delivery: self.delivery,
+            alerts,
+            ignored_reason: ignored,
+        }
+    }
+
+    /// Record a refused request (best effort: when the writer cannot take it, the refusal is still
+    /// answered) and answer with the error.
+    async fn refuse(mut self, error: IntakeError) -> Response {
+        let api = ApiError::from(&error);
+        tracing::info!(
+            webhook = %self.webhook.webhook.id,
+            platform = self.webhook.platform.id,
+            code = api.code,
+            "delivery refused"
+        );
+        self.delivery.error = Some(DeliveryError {
+            status_code: api.status.as_u16(),
+            code: api.code.to_string(),
+            message: api.message.clone(),
+        });
+        let writer = self.app.writer.clone();
+        if let Err(e) = writer.submit(self.item(Vec::new(), None)).await {
+            tracing::warn!(error = %e, "could not record a refused delivery");
+        }
+        api.into_response()
+    }
+
+    async fn ignore(self, reason: String) -> Response {
+        let writer = self.app.writer.clone();
+        match writer.submit(self.item(Vec::new(), Some(reason.clone()))).await {
+            Ok(result) => (
+                StatusCode::OK,
+                Json(Accepted {
+                    incident_id: None,
+                    alert_id: None,
+                    status: "ignored".into(),
+                    occurrence_count: 0,
+                    delivery_id: result.delivery_id,
+                    decision: None,
+                    message: Some(reason),
+                    warnings: Vec::new(),
+                    results: None,
+                }),
+            )
+                .into_response(),
+            Err(e) => write_error(e),
+        }
+    }
+
+    async fn accept(self, alerts: Vec<NormalizedAlert>) -> Response {
+        let warnings = self.delivery.warnings.clone();
+        let writer = self.app.writer.clone();
+        match writer.submit(self.item(alerts, None)).await {
+            Ok(result) => {
+                let status =
+                    StatusCode::from_u16(result.status_code).unwrap_or(StatusCode::OK);
+                let first = result.outcomes.first().cloned();
+                let several = result.outcomes.len() > 1;
+                let body = Accepted {
+                    incident_id: result.outcomes.iter().find_map(|o| o.incident_id),
+                    alert_id: first.as_ref().and_then(|o| o.alert_id),
+                    status: first
+                        .as_ref()
+                        .map_or_else(|| "ignored".to_string(), |o| o.status.clone()),
+                    occurrence_count: first.as_ref().map_or(0, |o| o.occurrence_count),
+                    delivery_id: result.delivery_id,
+                    decision: if several { None } else { first.map(|o| o.decision) },
+                    message: None,
+                    warnings,
+                    results: several.then_some(result.outcomes),
+                };
+                (status, Json(body)).into_response()
+            }
+            Err(e) => write_error(e),
+        }
+    }
+}
+
+fn write_error(e: WriteError) -> Response {
+    let error = match e {
+        WriteError::Full => IntakeError::Overloaded { retry_after_secs: 1 },
+        WriteError::Closed | WriteError::Store(_) => {
+            tracing::warn!(error = %e, "alert not stored");
+            IntakeError::Unavailable { retry_after_secs: 5 }
+        }
+    };
+    ApiError::from(&error).into_response()
+}

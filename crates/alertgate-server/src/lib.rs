@@ -1,0 +1,125 @@
+//! alertgate's imperative shell: HTTP routes (intake, management API), the writer, the webhook
+//! cache, configuration, start-up and graceful shutdown. Handlers are thin: parse, call core, hand
+//! to the writer or the store, render.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod intake;
+pub mod redact;
+pub mod state;
+pub mod webhooks;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use alertgate_store::sqlite::SqliteStore;
+use alertgate_store::Store;
+
+pub use clock::{Clock, SystemClock};
+pub use config::Config;
+pub use state::AppState;
+
+/// The setting that holds the SHA-256 of the admin token.
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// Open the store a config names: `sqlite://PATH`, or the embedded default under the data dir.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let path = match config.database_url.as_deref() {
+        None | Some("") => config.data_dir.join("alertgate.db"),
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(path) => path.into(),
+            None => anyhow::bail!(
+                "unsupported database URL scheme in `{}` (expected sqlite://PATH)",
+                url.split(':').next().unwrap_or("")
+            ),
+        },
+    };
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("opening the database at {}", path.display()))?;
+    tracing::info!(path = %path.display(), "using the embedded SQLite database");
+    Ok(Arc::new(store))
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// The admin token, when this start created it (shown once).
+    pub generated_admin_token: Option<String>,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stop accepting, finish in-flight requests, drain the writer, return.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("server task panicked")?
+    }
+
+    /// Run until `signal` resolves, then shut down gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let token = self.shutdown.clone();
+        tokio::select! {
+            _ = signal => {}
+            _ = token.cancelled() => {}
+        }
+        self.shutdown().await
+    }
+}
+
+/// Bind, prepare the store and the admin token, start the writer and serve.
+pub async fn start(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+    let generated_admin_token = ensure_admin_token(&config, store.as_ref()).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let config = Arc::new(config.with_bound_addr(addr));
+    let shutdown = CancellationToken::new();
+    let (writer, writer_task) = writer::Writer::spawn(store.clone(), clock.clone(), &config.writer);
+    let state = AppState::new(config.clone(), store, clock, writer);
+    let app = api::router(state.clone());
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("serving HTTP")?;
+        // Every request is answered; the router (and its writer handles) are dropped, so the
+        // writer drains what is queued and stops.
+        writer_task.await.context("writer task panicked")?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    });
+    tracing::info!(%addr, "alertgate is listening");
+    Ok(RunningServer {
+        addr,
+        generated_admin_token,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+/// Make sure an admin token exists. With `admin_token` configured, its hash is stored (replacing
+/// any other); otherwise one is generated on first start and returned so it can be shown once.
+async fn ensure_admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<Option<String>> {
+    if let Some(token) = &config.admin_token {
+        store
+            .put_setting(ADMIN_TOKEN_SETTING, &state::sha256_hex(token.expose()))
+            .await?;
+        return Ok(None);
+    }
+    let candidate = state::new_token("agt_");
+    let hash = state::sha256_hex(&candidate);
+    let in_force = store.init_setting(ADMIN_TOKEN_SETTING, &hash).await?;
+    Ok((in_force == hash).then_some(candidate))
+}

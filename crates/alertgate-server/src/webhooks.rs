@@ -1,0 +1,100 @@
+//! Webhook configuration as the intake path needs it: looked up by URL token, with the mapping
+//! compiled, cached per node for a bounded time (`webhook_cache_ttl_ms`) and dropped immediately
+//! when this node changes the webhook.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use alertgate_core::mapping::CompiledMapping;
+use alertgate_core::platforms::{self, Platform};
+use alertgate_core::webhook::Webhook;
+use alertgate_store::{Store, StoreError};
+
+/// A webhook ready for intake.
+#[derive(Debug)]
+pub struct CompiledWebhook {
+    pub webhook: Webhook,
+    pub platform: &'static Platform,
+    pub mapping: CompiledMapping,
+    /// Header names to redact beyond the usual ones (the auth method's own).
+    pub secret_headers: Vec<String>,
+}
+
+impl CompiledWebhook {
+    pub fn compile(webhook: Webhook) -> Result<Self, String> {
+        let platform = platforms::get(&webhook.platform)
+            .ok_or_else(|| format!("unknown platform `{}`", webhook.platform))?;
+        let mapping = webhook.field_mapping.compile().map_err(|e| e.to_string())?;
+        let secret_headers = webhook
+            .auth
+            .secret_headers()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        Ok(Self {
+            webhook,
+            platform,
+            mapping,
+            secret_headers,
+        })
+    }
+}
+
+type Entry = (Option<Arc<CompiledWebhook>>, Instant);
+
+#[derive(Clone)]
+pub struct WebhookCache {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    entries: Arc<RwLock<HashMap<String, Entry>>>,
+}
+
+/// Entries beyond this are evicted wholesale (tokens of unknown webhooks are cached too, so a
+/// flood of random tokens must not grow memory without bound).
+const MAX_ENTRIES: usize = 100_000;
+
+impl WebhookCache {
+    pub fn new(store: Arc<dyn Store>, ttl_ms: u64) -> Self {
+        Self {
+            store,
+            ttl: Duration::from_millis(ttl_ms),
+            entries: Arc::default(),
+        }
+    }
+
+    /// The webhook with this intake token, or `None`.
+    pub async fn by_token(&self, token: &str) -> Result<Option<Arc<CompiledWebhook>>, StoreError> {
+        if let Ok(map) = self.entries.read() {
+            if let Some((hit, at)) = map.get(token) {
+                if at.elapsed() < self.ttl {
+                    return Ok(hit.clone());
+                }
+            }
+        }
+        let loaded = match self.store.webhook_by_token(token).await? {
+            None => None,
+            Some(w) => match CompiledWebhook::compile(w) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::error!(error = %e, "stored webhook does not compile");
+                    None
+                }
+            },
+        };
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(token.to_string(), (loaded.clone(), Instant::now()));
+        }
+        Ok(loaded)
+    }
+
+    /// Forget a token (after this node changed or deleted its webhook).
+    pub fn invalidate(&self, token: &str) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(token);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The node's single writer: requests hand their normalized alerts over a bounded channel and wait;
+//! the writer takes everything waiting (up to `max_batch`), has the store triage and commit it in
+//! one transaction, then answers every request. One fsync serves the whole batch (group commit),
+//! and decisions are serialized without any lock in the request path.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use alertgate_store::{IngestItem, IngestResult, Store, StoreError};
+
+use crate::clock::Clock;
+use crate::config::WriterConfig;
+
+struct Job {
+    item: IngestItem,
+    reply: oneshot::Sender<Result<IngestResult, WriteError>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the writer queue is full")]
+    Full,
+    #[error("the writer has stopped")]
+    Closed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: &WriterConfig,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let max_batch = config.max_batch.max(1);
+        let task = tokio::spawn(run(store, clock, rx, max_batch));
+        (Writer { tx }, task)
+    }
+
+    /// Hand `item` to the writer and wait until it is committed. Never waits for queue space: a
+    /// full queue is answered at once with [`WriteError::Full`].
+    pub async fn submit(&self, item: IngestItem) -> Result<IngestResult, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Job { item, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WriteError::Full,
+            mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
+        })?;
+        rx.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Requests waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+async fn run(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    loop {
+        if rx.recv_many(&mut jobs, max_batch).await == 0 {
+            break; // closed and drained
+        }
+        let (items, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
+        let n = items.len();
+        match store.ingest(items, clock.now()).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = n, "ingest transaction failed");
+                let msg = e.to_string();
+                for reply in replies {
+                    let err = match &e {
+                        StoreError::Unavailable(_) => StoreError::Unavailable(msg.clone()),
+                        _ => StoreError::Other(msg.clone()),
+                    };
+                    let _ = reply.send(Err(WriteError::Store(err)));
+                }
+            }
+        }
+    }
+    tracing::debug!("writer stopped");
+}

@@ -1,0 +1,79 @@
+-- alertgate embedded schema, version 1.
+-- Ids are prefixed ULIDs (text), so ordering by id is ordering by creation time.
+-- Times are Unix milliseconds. JSON columns hold arrays/objects as text.
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE webhooks (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    token        TEXT NOT NULL UNIQUE,
+    config       TEXT NOT NULL,          -- the whole Webhook as JSON
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX webhooks_workspace ON webhooks (workspace_id, id);
+
+CREATE TABLE incidents (
+    id               TEXT PRIMARY KEY,
+    workspace_id     TEXT NOT NULL,
+    webhook_id       TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    status           TEXT NOT NULL,      -- open | acknowledged | resolved
+    services         TEXT NOT NULL,      -- JSON array
+    alert_count      INTEGER NOT NULL,
+    occurrence_count INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    acknowledged_at  INTEGER,
+    resolved_at      INTEGER
+);
+CREATE INDEX incidents_workspace ON incidents (workspace_id, id);
+
+CREATE TABLE alerts (
+    id               TEXT PRIMARY KEY,
+    incident_id      TEXT NOT NULL,
+    webhook_id       TEXT NOT NULL,
+    dedup_key        TEXT NOT NULL,
+    status           TEXT NOT NULL,      -- firing | acknowledged | resolved
+    title            TEXT NOT NULL,
+    description      TEXT,
+    severity         TEXT NOT NULL,
+    raw_severity     TEXT,
+    services         TEXT NOT NULL,      -- JSON array
+    source_url       TEXT,
+    occurrence_count INTEGER NOT NULL,
+    first_seen_at    INTEGER NOT NULL,
+    last_seen_at     INTEGER NOT NULL,
+    resolved_at      INTEGER,
+    decision         TEXT NOT NULL,      -- JSON Decision
+    delivery_id      TEXT NOT NULL,
+    payload          TEXT NOT NULL       -- JSON
+);
+-- Only unresolved alerts are ever looked up by identity, so only they are indexed by it.
+CREATE INDEX alerts_open_identity ON alerts (webhook_id, dedup_key) WHERE status <> 'resolved';
+CREATE INDEX alerts_incident ON alerts (incident_id);
+
+CREATE TABLE deliveries (
+    id            TEXT PRIMARY KEY,
+    webhook_id    TEXT NOT NULL,
+    workspace_id  TEXT NOT NULL,
+    received_at   INTEGER NOT NULL,
+    source_addr   TEXT,
+    method        TEXT NOT NULL,
+    headers       TEXT NOT NULL,         -- JSON [[name, value], …], redacted
+    body          TEXT NOT NULL,
+    status_code   INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    accepted      INTEGER NOT NULL,      -- 1 when 2xx
+    error         TEXT,                  -- JSON DeliveryError
+    extracted     TEXT,                  -- JSON
+    warnings      TEXT NOT NULL,         -- JSON array
+    results       TEXT NOT NULL,         -- JSON array of AlertOutcome
+    latency_us    INTEGER NOT NULL
+);
+CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);

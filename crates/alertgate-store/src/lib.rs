@@ -1,0 +1,69 @@
+//! Persistence behind one trait, [`Store`], so the server never knows which engine it talks to.
+//!
+//! The write path is [`Store::ingest`]: one call = one transaction = one commit, carrying every
+//! request the node's writer collected (group commit). Inside it, each alert is triaged with
+//! [`alertgate_core::triage::decide`] against what the transaction sees, so decisions are
+//! serialized and see the writes of earlier alerts in the same batch.
+//!
+//! Everything else (configuration, read models) is ordinary async CRUD.
+
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use alertgate_core::ids::{IncidentId, WebhookId, WorkspaceId};
+use alertgate_core::webhook::Webhook;
+use alertgate_core::Timestamp;
+
+pub use model::*;
+
+/// What can go wrong in storage. The message is for logs, not for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> Result<()>;
+
+    // -- settings (server-wide key/value) --
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Store `value` unless the key already has one; returns the value in force.
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    // -- webhooks --
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<()>;
+    /// Replace a webhook's configuration; false when it does not exist.
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool>;
+    async fn delete_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> Result<bool>;
+    async fn get_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> Result<Option<Webhook>>;
+    async fn webhook_by_token(&self, token: &str) -> Result<Option<Webhook>>;
+    async fn list_webhooks(&self, workspace: WorkspaceId) -> Result<Vec<Webhook>>;
+
+    // -- intake --
+    /// Triage and persist a batch of deliveries in one transaction, committed durably before
+    /// returning. Results are in the order of `items`.
+    async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>>;
+
+    // -- read models --
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<Page<Incident>>;
+    async fn get_incident(
+        &self,
+        workspace: WorkspaceId,
+        id: IncidentId,
+    ) -> Result<Option<IncidentDetail>>;
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>>;
+}

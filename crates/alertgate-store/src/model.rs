@@ -1,0 +1,166 @@
+//! What the store takes in and gives back.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
+use alertgate_core::ids::{AlertId, DeliveryId, IncidentId, WebhookId, WorkspaceId};
+use alertgate_core::limits::Warning;
+use alertgate_core::webhook::DedupWindow;
+use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
+
+/// One request received on an intake URL, as the delivery log records it.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: DeliveryId,
+    pub received_at: Timestamp,
+    pub source_addr: Option<String>,
+    pub method: String,
+    /// Redacted before it gets here.
+    pub headers: Vec<(String, String)>,
+    /// The body as received (lossy UTF-8), bounded by the intake limit.
+    pub body: String,
+    /// For a refused request: its status, error code and message.
+    pub error: Option<DeliveryError>,
+    /// What the mapping extracted, per alert.
+    pub extracted: Option<Value>,
+    pub warnings: Vec<Warning>,
+    /// Microseconds from receiving the request to handing it to the writer.
+    pub latency_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DeliveryError {
+    pub status_code: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// The webhook-level context triage needs.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookContext {
+    pub id: WebhookId,
+    pub workspace_id: WorkspaceId,
+    pub dedup_window: DedupWindow,
+}
+
+/// One unit of work for [`crate::Store::ingest`]: a delivery and the alerts it carried (none when
+/// it was refused).
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    pub webhook: WebhookContext,
+    pub delivery: NewDelivery,
+    pub alerts: Vec<NormalizedAlert>,
+    /// Why a valid request carried no alert (a ping), recorded as its outcome.
+    pub ignored_reason: Option<String>,
+}
+
+/// What happened to one [`IngestItem`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestResult {
+    pub delivery_id: DeliveryId,
+    pub status_code: u16,
+    pub outcomes: Vec<AlertOutcome>,
+}
+
+/// A page of a list, newest first, with the cursor for the next page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub workspace_id: WorkspaceId,
+    pub webhook_id: WebhookId,
+    pub title: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub services: Vec<String>,
+    pub alert_count: i64,
+    pub occurrence_count: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub id: AlertId,
+    pub incident_id: IncidentId,
+    pub webhook_id: WebhookId,
+    pub title: String,
+    pub description: Option<String>,
+    pub severity: Severity,
+    pub raw_severity: Option<String>,
+    pub services: Vec<String>,
+    pub status: AlertStatus,
+    pub dedup_key: String,
+    pub source_url: Option<String>,
+    pub occurrence_count: i64,
+    pub first_seen_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// Why this alert was placed in its incident.
+    pub decision: Decision,
+    pub delivery_id: DeliveryId,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentDetail {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub received_at: Timestamp,
+    pub source_addr: Option<String>,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub status_code: u16,
+    /// `created`, `deduplicated`, `resolved`, … for accepted requests; the error code otherwise.
+    pub outcome: String,
+    pub error: Option<DeliveryError>,
+    pub extracted: Option<Value>,
+    pub warnings: Vec<Warning>,
+    pub results: Vec<AlertOutcome>,
+    pub latency_us: i64,
+}
+
+/// Filters for the incident list. `limit` is clamped to 1..=200.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    pub workspace: Option<WorkspaceId>,
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<Severity>,
+    pub webhook: Option<WebhookId>,
+    pub service: Option<String>,
+    /// Case-insensitive substring of the title.
+    pub search: Option<String>,
+    /// Return incidents older than this one.
+    pub before: Option<IncidentId>,
+    pub limit: u32,
+}
+
+/// Filters for a webhook's delivery log. `limit` is clamped to 1..=200.
+#[derive(Debug, Clone)]
+pub struct DeliveryQuery {
+    pub webhook: WebhookId,
+    /// `accepted`, `rejected`, or an exact outcome word.
+    pub outcome: Option<String>,
+    pub before: Option<DeliveryId>,
+    pub limit: u32,
+}
+
+pub(crate) fn clamp_limit(limit: u32) -> u32 {
+    limit.clamp(1, 200)
+}

@@ -1,0 +1,283 @@
+//! The embedded engine: SQLite in WAL mode with `synchronous = FULL`, so a committed transaction
+//! survives a crash of the process or the machine.
+//!
+//! One dedicated connection takes all intake writes (the node's writer already serializes them,
+//! so there is never contention for it); a small pool serves reads and configuration changes.
+//! rusqlite is synchronous, so every call runs on the blocking thread pool.
+
+mod ingest;
+mod migrate;
+mod read;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use alertgate_core::ids::{IncidentId, WebhookId, WorkspaceId};
+use alertgate_core::webhook::Webhook;
+use alertgate_core::Timestamp;
+
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+
+pub use migrate::SCHEMA_VERSION;
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | ReadOnly) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            Some(ConstraintViolation) => StoreError::Conflict(e.to_string()),
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path` and apply migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        migrate::apply(&mut writer)?;
+        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let pool = r2d2::Pool::builder()
+            .max_size(4)
+            .min_idle(Some(1))
+            .build(manager)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(writer)),
+            pool,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::Other("writer connection poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+    }
+}
+
+fn webhook_from_json(s: &str) -> Result<Webhook> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn webhook_json(w: &Webhook) -> Result<String> {
+    serde_json::to_string(w).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, value],
+            )?;
+            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_webhook(&self, w: &Webhook) -> Result<()> {
+        let json = webhook_json(w)?;
+        let (id, ws, token) = (w.id.to_string(), w.workspace_id.to_string(), w.token.clone());
+        let (created, updated) = (w.created_at.as_millis(), w.updated_at.as_millis());
+        self.read(move |c| {
+            c.execute(
+                "INSERT INTO webhooks (id, workspace_id, token, config, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, ws, token, json, created, updated],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_webhook(&self, w: &Webhook) -> Result<bool> {
+        let json = webhook_json(w)?;
+        let (id, ws, token) = (w.id.to_string(), w.workspace_id.to_string(), w.token.clone());
+        let updated = w.updated_at.as_millis();
+        self.read(move |c| {
+            let n = c.execute(
+                "UPDATE webhooks SET token = ?3, config = ?4, updated_at = ?5
+                 WHERE id = ?1 AND workspace_id = ?2",
+                params![id, ws, token, json, updated],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> Result<bool> {
+        self.read(move |c| {
+            let n = c.execute(
+                "DELETE FROM webhooks WHERE id = ?1 AND workspace_id = ?2",
+                params![id.to_string(), workspace.to_string()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> Result<Option<Webhook>> {
+        self.read(move |c| {
+            let json: Option<String> = c
+                .query_row(
+                    "SELECT config FROM webhooks WHERE id = ?1 AND workspace_id = ?2",
+                    params![id.to_string(), workspace.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            json.as_deref().map(webhook_from_json).transpose()
+        })
+        .await
+    }
+
+    async fn webhook_by_token(&self, token: &str) -> Result<Option<Webhook>> {
+        let token = token.to_string();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT config FROM webhooks WHERE token = ?1")?
+                .query_row([token], |r| r.get(0))
+                .optional()?;
+            json.as_deref().map(webhook_from_json).transpose()
+        })
+        .await
+    }
+
+    async fn list_webhooks(&self, workspace: WorkspaceId) -> Result<Vec<Webhook>> {
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare("SELECT config FROM webhooks WHERE workspace_id = ?1 ORDER BY id")?;
+            let rows = stmt.query_map([workspace.to_string()], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(webhook_from_json(&row?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>> {
+        self.write(move |c| ingest::ingest(c, items, now)).await
+    }
+
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<Page<Incident>> {
+        let query = query.clone();
+        self.read(move |c| read::list_incidents(c, &query)).await
+    }
+
+    async fn get_incident(
+        &self,
+        workspace: WorkspaceId,
+        id: IncidentId,
+    ) -> Result<Option<IncidentDetail>> {
+        self.read(move |c| read::get_incident(c, workspace, id)).await
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>> {
+        let query = query.clone();
+        self.read(move |c| read::list_deliveries(c, &query)).await
+    }
+}

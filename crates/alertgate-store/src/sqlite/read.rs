@@ -1,0 +1,212 @@
+//! Read models: incident list and detail, delivery log. Lists are keyset-paginated on the
+//! time-ordered id, newest first, so the first page costs the same at any table size.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use alertgate_core::ids::{IncidentId, WorkspaceId};
+use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
+
+use super::corrupt;
+use crate::model::*;
+use crate::Result;
+
+const INCIDENT_COLUMNS: &str = "id, workspace_id, webhook_id, title, severity, status, services, \
+     alert_count, occurrence_count, created_at, updated_at, acknowledged_at, resolved_at";
+
+fn parse<T: std::str::FromStr>(s: String) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(corrupt)
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn ts(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(Timestamp::from_millis)
+}
+
+fn incident_from_row(r: &Row<'_>) -> Result<Incident> {
+    let status: String = r.get(5)?;
+    Ok(Incident {
+        id: parse(r.get(0)?)?,
+        workspace_id: parse(r.get(1)?)?,
+        webhook_id: parse(r.get(2)?)?,
+        title: r.get(3)?,
+        severity: parse::<Severity>(r.get(4)?)?,
+        status: IncidentStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
+        services: json(&r.get::<_, String>(6)?)?,
+        alert_count: r.get(7)?,
+        occurrence_count: r.get(8)?,
+        created_at: Timestamp::from_millis(r.get(9)?),
+        updated_at: Timestamp::from_millis(r.get(10)?),
+        acknowledged_at: ts(r.get(11)?),
+        resolved_at: ts(r.get(12)?),
+    })
+}
+
+pub(crate) fn list_incidents(c: &Connection, q: &IncidentQuery) -> Result<Page<Incident>> {
+    let limit = clamp_limit(q.limit);
+    let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut push = |clause: &str, v: SqlValue, sql: &mut String| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(ws) = q.workspace {
+        push("workspace_id =", ws.to_string().into(), &mut sql);
+    }
+    if let Some(s) = q.status {
+        push("status =", s.as_str().to_string().into(), &mut sql);
+    }
+    if let Some(s) = q.severity {
+        push("severity =", s.as_str().to_string().into(), &mut sql);
+    }
+    if let Some(w) = q.webhook {
+        push("webhook_id =", w.to_string().into(), &mut sql);
+    }
+    if let Some(before) = q.before {
+        push("id <", before.to_string().into(), &mut sql);
+    }
+    if let Some(service) = &q.service {
+        push(
+            "EXISTS (SELECT 1 FROM json_each(incidents.services) WHERE json_each.value =",
+            service.clone().into(),
+            &mut sql,
+        );
+        sql.push(')');
+    }
+    if let Some(search) = &q.search {
+        let pattern = format!(
+            "%{}%",
+            search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
+        push("title LIKE", pattern.into(), &mut sql);
+        sql.push_str(" ESCAPE '\\'");
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        items.push(incident_from_row(r)?);
+    }
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|i| i.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(crate) fn get_incident(
+    c: &Connection,
+    workspace: WorkspaceId,
+    id: IncidentId,
+) -> Result<Option<IncidentDetail>> {
+    let incident = {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1 AND workspace_id = ?2"
+        ))?;
+        let mut rows = stmt.query(params![id.to_string(), workspace.to_string()])?;
+        match rows.next()? {
+            Some(r) => incident_from_row(r)?,
+            None => return Ok(None),
+        }
+    };
+    let mut stmt = c.prepare_cached(
+        "SELECT id, incident_id, webhook_id, title, description, severity, raw_severity, services,
+                status, dedup_key, source_url, occurrence_count, first_seen_at, last_seen_at,
+                resolved_at, decision, delivery_id, payload
+         FROM alerts WHERE incident_id = ?1 ORDER BY id LIMIT 1000",
+    )?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut alerts = Vec::new();
+    while let Some(r) = rows.next()? {
+        let status: String = r.get(8)?;
+        alerts.push(Alert {
+            id: parse(r.get(0)?)?,
+            incident_id: parse(r.get(1)?)?,
+            webhook_id: parse(r.get(2)?)?,
+            title: r.get(3)?,
+            description: r.get(4)?,
+            severity: parse::<Severity>(r.get(5)?)?,
+            raw_severity: r.get(6)?,
+            services: json(&r.get::<_, String>(7)?)?,
+            status: AlertStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
+            dedup_key: r.get(9)?,
+            source_url: r.get(10)?,
+            occurrence_count: r.get(11)?,
+            first_seen_at: Timestamp::from_millis(r.get(12)?),
+            last_seen_at: Timestamp::from_millis(r.get(13)?),
+            resolved_at: ts(r.get(14)?),
+            decision: json(&r.get::<_, String>(15)?)?,
+            delivery_id: parse(r.get(16)?)?,
+            payload: json(&r.get::<_, String>(17)?)?,
+        });
+    }
+    Ok(Some(IncidentDetail { incident, alerts }))
+}
+
+pub(crate) fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Page<Delivery>> {
+    let limit = clamp_limit(q.limit);
+    let mut sql = String::from(
+        "SELECT id, webhook_id, received_at, source_addr, method, headers, body, status_code,
+                outcome, error, extracted, warnings, results, latency_us
+         FROM deliveries WHERE webhook_id = ?1",
+    );
+    let mut args: Vec<SqlValue> = vec![q.webhook.to_string().into()];
+    if let Some(before) = q.before {
+        args.push(before.to_string().into());
+        sql.push_str(&format!(" AND id < ?{}", args.len()));
+    }
+    match q.outcome.as_deref() {
+        None => {}
+        Some("accepted") => sql.push_str(" AND accepted = 1"),
+        Some("rejected") => sql.push_str(" AND accepted = 0"),
+        Some(other) => {
+            args.push(other.to_string().into());
+            sql.push_str(&format!(" AND outcome = ?{}", args.len()));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        let error: Option<String> = r.get(9)?;
+        let extracted: Option<String> = r.get(10)?;
+        items.push(Delivery {
+            id: parse(r.get(0)?)?,
+            webhook_id: parse(r.get(1)?)?,
+            received_at: Timestamp::from_millis(r.get(2)?),
+            source_addr: r.get(3)?,
+            method: r.get(4)?,
+            headers: json(&r.get::<_, String>(5)?)?,
+            body: r.get(6)?,
+            status_code: r.get(7)?,
+            outcome: r.get(8)?,
+            error: error.as_deref().map(json).transpose()?,
+            extracted: extracted.as_deref().map(json).transpose()?,
+            warnings: json(&r.get::<_, String>(11)?)?,
+            results: json(&r.get::<_, String>(12)?)?,
+            latency_us: r.get(13)?,
+        });
+    }
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|d| d.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+#[allow(dead_code)]
+fn exists(c: &Connection, sql: &str) -> Result<bool> {
+    Ok(c.query_row(sql, [], |_| Ok(())).optional()?.is_some())
+}

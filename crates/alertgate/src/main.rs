@@ -1,0 +1,164 @@
+//! The `alertgate` command: `serve` runs the gateway, `migrate` prepares the database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use alertgate_core::auth::Secret;
+use alertgate_server::config::{FileConfig, WriterConfig};
+use alertgate_server::{Config, SystemClock};
+
+#[derive(Parser)]
+#[command(name = "alertgate", version, about = "A self-hosted incident intake gateway.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: intake webhooks, the management API.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(ServeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every option can also be set by its ALERTGATE_* environment variable or in the TOML file given
+/// with --config; a flag wins over the environment, which wins over the file.
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// TOML configuration file (keys as the long flags, with underscores).
+    #[arg(long, env = "ALERTGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ALERTGATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for the embedded database [default: ./alertgate-data].
+    #[arg(long, env = "ALERTGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH [default: the embedded database in the data directory].
+    #[arg(long, env = "ALERTGATE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// URL clients reach this server at, used in the intake URLs shown to users
+    /// [default: http://<listen>].
+    #[arg(long, env = "ALERTGATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Admin API token. Without it, one is generated on first start and printed once.
+    #[arg(long, env = "ALERTGATE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "ALERTGATE_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Requests that may wait for the database writer; beyond it intake answers 503 [default: 8192].
+    #[arg(long, env = "ALERTGATE_WRITER_QUEUE")]
+    writer_queue: Option<usize>,
+    /// Requests committed together in one transaction at most [default: 1024].
+    #[arg(long, env = "ALERTGATE_WRITER_MAX_BATCH")]
+    writer_max_batch: Option<usize>,
+}
+
+impl ServeArgs {
+    fn resolve(&self) -> anyhow::Result<(Config, LogFormat)> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Config::default();
+        let file_writer = file.writer.clone().unwrap_or_default();
+        let log_format = match (self.log_format, file.log_format.as_deref()) {
+            (Some(f), _) => f,
+            (None, Some("json")) => LogFormat::Json,
+            (None, Some("text") | None) => LogFormat::Text,
+            (None, Some(other)) => anyhow::bail!("log_format must be text or json, not `{other}`"),
+        };
+        let config = Config {
+            listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
+            data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or(defaults.data_dir),
+            database_url: self.database_url.clone().or(file.database_url),
+            public_url: self.public_url.clone().or(file.public_url),
+            admin_token: self
+                .admin_token
+                .clone()
+                .or(file.admin_token)
+                .filter(|t| !t.is_empty())
+                .map(Secret::new),
+            limits: defaults.limits,
+            writer: WriterConfig {
+                queue_capacity: self.writer_queue.unwrap_or(file_writer.queue_capacity),
+                max_batch: self.writer_max_batch.unwrap_or(file_writer.max_batch),
+            },
+            webhook_cache_ttl_ms: file
+                .webhook_cache_ttl_ms
+                .unwrap_or(defaults.webhook_cache_ttl_ms),
+        };
+        Ok((config, log_format))
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let (config, log_format) = args.resolve()?;
+            init_logging(log_format);
+            let store = alertgate_server::open_store(&config)?;
+            let server = alertgate_server::start(config, store, Arc::new(SystemClock)).await?;
+            if let Some(token) = &server.generated_admin_token {
+                println!(
+                    "\nalertgate created an admin API token. It is shown only this once; keep it safe:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /api/v1, or set ALERTGATE_ADMIN_TOKEN to choose your own.\n"
+                );
+            }
+            println!("alertgate listening on http://{}", server.addr);
+            server.run_until(shutdown_signal()).await
+        }
+        Command::Migrate(args) => {
+            let (config, log_format) = args.resolve()?;
+            init_logging(log_format);
+            alertgate_server::open_store(&config).context("migrating")?;
+            println!("database schema is up to date");
+            Ok(())
+        }
+    }
+}
