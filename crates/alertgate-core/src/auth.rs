@@ -122,10 +122,12 @@ impl AuthMethod {
         let header_ok = |h: &str| {
             !h.is_empty()
                 && h.len() <= 100
-                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         match self {
-            AuthMethod::ApiKey { header, prefix } | AuthMethod::HmacSha256 { header, prefix, .. } => {
+            AuthMethod::ApiKey { header, prefix }
+            | AuthMethod::HmacSha256 { header, prefix, .. } => {
                 if !header_ok(header) {
                     return Err(format!("`{header}` is not a valid header name"));
                 }
@@ -166,9 +168,10 @@ impl AuthMethod {
                 let value = headers.get("authorization").ok_or(AuthError::Missing {
                     header: "Authorization",
                 })?;
-                let token = strip_prefix_ci(value.trim(), "Bearer ").ok_or(AuthError::Malformed {
-                    reason: "expected `Authorization: Bearer <secret>`",
-                })?;
+                let token =
+                    strip_prefix_ci(value.trim(), "Bearer ").ok_or(AuthError::Malformed {
+                        reason: "expected `Authorization: Bearer <secret>`",
+                    })?;
                 any_secret_equals(token.trim(), secrets)
             }
             AuthMethod::ApiKey { header, prefix } => {
@@ -185,9 +188,10 @@ impl AuthMethod {
                 let value = headers.get("authorization").ok_or(AuthError::Missing {
                     header: "Authorization",
                 })?;
-                let encoded = strip_prefix_ci(value.trim(), "Basic ").ok_or(AuthError::Malformed {
-                    reason: "expected `Authorization: Basic <base64(user:password)>`",
-                })?;
+                let encoded =
+                    strip_prefix_ci(value.trim(), "Basic ").ok_or(AuthError::Malformed {
+                        reason: "expected `Authorization: Basic <base64(user:password)>`",
+                    })?;
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(encoded.trim())
                     .map_err(|_| AuthError::Malformed {
@@ -349,27 +353,43 @@ mod tests {
     fn bearer_accepts_either_active_secret_and_nothing_else() {
         let m = AuthMethod::Bearer;
         let both = secrets(&["old-secret-1", "new-secret-2"]);
-        for good in ["Bearer old-secret-1", "bearer new-secret-2", "  Bearer new-secret-2  "] {
+        for good in [
+            "Bearer old-secret-1",
+            "bearer new-secret-2",
+            "  Bearer new-secret-2  ",
+        ] {
             let h: &[(&str, &str)] = &[("Authorization", good)];
             assert_eq!(m.verify(&h, b"{}", &both), Ok(()), "{good}");
         }
         let h: &[(&str, &str)] = &[("authorization", "Bearer old-secret-3")];
         assert_eq!(m.verify(&h, b"{}", &both), Err(AuthError::Invalid));
         let h: &[(&str, &str)] = &[("authorization", "Token old-secret-1")];
-        assert!(matches!(m.verify(&h, b"{}", &both), Err(AuthError::Malformed { .. })));
+        assert!(matches!(
+            m.verify(&h, b"{}", &both),
+            Err(AuthError::Malformed { .. })
+        ));
         let h: &[(&str, &str)] = &[];
-        assert!(matches!(m.verify(&h, b"{}", &both), Err(AuthError::Missing { .. })));
+        assert!(matches!(
+            m.verify(&h, b"{}", &both),
+            Err(AuthError::Missing { .. })
+        ));
     }
 
     #[test]
     fn an_equal_length_wrong_secret_is_rejected() {
         let h: &[(&str, &str)] = &[("Authorization", "Bearer abcdef")];
-        assert_eq!(AuthMethod::Bearer.verify(&h, b"", &secrets(&["abcdeg"])), Err(AuthError::Invalid));
+        assert_eq!(
+            AuthMethod::Bearer.verify(&h, b"", &secrets(&["abcdeg"])),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
     fn api_key_with_prefix() {
-        let m = AuthMethod::ApiKey { header: "Authorization".into(), prefix: "GenieKey ".into() };
+        let m = AuthMethod::ApiKey {
+            header: "Authorization".into(),
+            prefix: "GenieKey ".into(),
+        };
         let h: &[(&str, &str)] = &[("authorization", "GenieKey k-123")];
         assert_eq!(m.verify(&h, b"", &secrets(&["k-123"])), Ok(()));
         let h: &[(&str, &str)] = &[("authorization", "k-123")];
@@ -378,12 +398,22 @@ mod tests {
 
     #[test]
     fn basic_checks_user_and_password() {
-        let m = AuthMethod::Basic { username: "snow".into() };
+        let m = AuthMethod::Basic {
+            username: "snow".into(),
+        };
         let h: &[(&str, &str)] = &[("Authorization", "Basic c25vdzpwdw==")]; // snow:pw
         assert_eq!(m.verify(&h, b"", &secrets(&["pw"])), Ok(()));
-        assert_eq!(m.verify(&h, b"", &secrets(&["px"])), Err(AuthError::Invalid));
-        let wrong_user = AuthMethod::Basic { username: "snox".into() };
-        assert_eq!(wrong_user.verify(&h, b"", &secrets(&["pw"])), Err(AuthError::Invalid));
+        assert_eq!(
+            m.verify(&h, b"", &secrets(&["px"])),
+            Err(AuthError::Invalid)
+        );
+        let wrong_user = AuthMethod::Basic {
+            username: "snox".into(),
+        };
+        assert_eq!(
+            wrong_user.verify(&h, b"", &secrets(&["pw"])),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
@@ -402,9 +432,15 @@ mod tests {
         assert_eq!(m.verify(&h, body, &secrets(&["s3cret"])), Ok(()));
         let mut flipped = body.to_vec();
         flipped[3] ^= 1;
-        assert_eq!(m.verify(&h, &flipped, &secrets(&["s3cret"])), Err(AuthError::Invalid));
+        assert_eq!(
+            m.verify(&h, &flipped, &secrets(&["s3cret"])),
+            Err(AuthError::Invalid)
+        );
         let h: &[(&str, &str)] = &[("x-pagerduty-signature", "v1=zz")];
-        assert!(matches!(m.verify(&h, body, &secrets(&["s3cret"])), Err(AuthError::Malformed { .. })));
+        assert!(matches!(
+            m.verify(&h, body, &secrets(&["s3cret"])),
+            Err(AuthError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -420,7 +456,10 @@ mod tests {
         let h: &[(&str, &str)] = &[("X-Sig", &sig), ("X-Ts", "1700000000")];
         assert_eq!(m.verify(&h, b"{}", &secrets(&["k"])), Ok(()));
         let h: &[(&str, &str)] = &[("X-Sig", &sig), ("X-Ts", "1700000001")];
-        assert_eq!(m.verify(&h, b"{}", &secrets(&["k"])), Err(AuthError::Invalid));
+        assert_eq!(
+            m.verify(&h, b"{}", &secrets(&["k"])),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

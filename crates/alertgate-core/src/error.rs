@@ -57,9 +57,9 @@ impl IntakeError {
                 PayloadError::InvalidJson { .. } => "invalid_json",
                 PayloadError::TooDeep { .. } => "nesting_too_deep",
             },
-            IntakeError::Mapping(MappingError::TitleNotFound { .. } | MappingError::NoTitlePath) => {
-                "title_not_found"
-            }
+            IntakeError::Mapping(
+                MappingError::TitleNotFound { .. } | MappingError::NoTitlePath,
+            ) => "title_not_found",
             IntakeError::Mapping(MappingError::InvalidPath { .. }) => "invalid_mapping",
             IntakeError::Decode(_) => "unsupported_payload",
             IntakeError::RateLimited { .. } => "rate_limited",
@@ -70,7 +70,9 @@ impl IntakeError {
 
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            IntakeError::RateLimited { retry_after_secs, .. }
+            IntakeError::RateLimited {
+                retry_after_secs, ..
+            }
             | IntakeError::Overloaded { retry_after_secs }
             | IntakeError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,

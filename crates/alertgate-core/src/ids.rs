@@ -128,7 +128,14 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_without_panicking() {
-        for s in ["", "inc_", "inc", "inc_!!!!", "inc_01ARZ3NDEKTSV4RRFFQ69G5FAVX", "ïnc_ü"] {
+        for s in [
+            "",
+            "inc_",
+            "inc",
+            "inc_!!!!",
+            "inc_01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+            "ïnc_ü",
+        ] {
             assert!(s.parse::<IncidentId>().is_err(), "{s}");
         }
     }

@@ -18,6 +18,7 @@ pub mod platforms;
 pub mod severity;
 pub mod status;
 pub mod time;
+pub mod timestamps;
 pub mod triage;
 pub mod webhook;
 

@@ -249,7 +249,10 @@ mod tests {
             Err(PayloadError::TooDeep { limit: 10 })
         );
         let obj = format!("{}1{}", "{\"a\":".repeat(11), "}".repeat(11));
-        assert!(matches!(l.parse(obj.as_bytes()), Err(PayloadError::TooDeep { .. })));
+        assert!(matches!(
+            l.parse(obj.as_bytes()),
+            Err(PayloadError::TooDeep { .. })
+        ));
     }
 
     #[test]
@@ -268,7 +271,10 @@ mod tests {
         let over = format!("{{\"a\":\"{}\"}}", "x".repeat(102_400 - 7));
         assert!(matches!(
             l.parse(over.as_bytes()),
-            Err(PayloadError::TooLarge { limit: 102_400, actual: 102_401 })
+            Err(PayloadError::TooLarge {
+                limit: 102_400,
+                actual: 102_401
+            })
         ));
     }
 
@@ -280,7 +286,10 @@ mod tests {
             Err(PayloadError::InvalidUtf8 { offset: 6 })
         );
         assert_eq!(l.parse(b"  "), Err(PayloadError::Empty));
-        assert!(matches!(l.parse(b"{\"a\":"), Err(PayloadError::InvalidJson { .. })));
+        assert!(matches!(
+            l.parse(b"{\"a\":"),
+            Err(PayloadError::InvalidJson { .. })
+        ));
     }
 
     #[test]
@@ -317,7 +326,10 @@ mod tests {
 
     #[test]
     fn warnings_are_bounded() {
-        let l = Limits { max_string_chars: 20, ..Limits::default() };
+        let l = Limits {
+            max_string_chars: 20,
+            ..Limits::default()
+        };
         let long = "y".repeat(21);
         let items: Vec<&str> = vec![long.as_str(); 50];
         let body = serde_json::json!({ "a": items }).to_string();

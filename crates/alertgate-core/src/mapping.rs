@@ -279,7 +279,10 @@ mod tests {
         let doc = json!({"title": "High CPU on production-api", "description": "CPU usage exceeded 90% for 5 minutes", "severity": "high", "service": "production-api"});
         let e = m.extract(&doc).unwrap();
         assert_eq!(e.title, "High CPU on production-api");
-        assert_eq!(e.description.as_deref(), Some("CPU usage exceeded 90% for 5 minutes"));
+        assert_eq!(
+            e.description.as_deref(),
+            Some("CPU usage exceeded 90% for 5 minutes")
+        );
         assert_eq!(e.severity.as_deref(), Some("high"));
         assert_eq!(e.services, vec!["production-api"]);
         assert_eq!(e.dedup_key, None);
@@ -298,15 +301,28 @@ mod tests {
     fn union_selectors_act_as_fallbacks() {
         let m = mapping("$['title','summary']").compile().unwrap();
         assert_eq!(m.extract(&json!({"summary": "s"})).unwrap().title, "s");
-        assert_eq!(m.extract(&json!({"summary": "s", "title": "t"})).unwrap().title, "t");
+        assert_eq!(
+            m.extract(&json!({"summary": "s", "title": "t"}))
+                .unwrap()
+                .title,
+            "t"
+        );
     }
 
     #[test]
     fn a_title_that_matches_nothing_names_the_path() {
         let m = mapping("$.alert.name").compile().unwrap();
         let err = m.extract(&json!({"alert": {}})).unwrap_err();
-        assert_eq!(err, MappingError::TitleNotFound { path: "$.alert.name".into() });
-        assert_eq!(err.to_string(), "the title path `$.alert.name` matched nothing in the payload");
+        assert_eq!(
+            err,
+            MappingError::TitleNotFound {
+                path: "$.alert.name".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "the title path `$.alert.name` matched nothing in the payload"
+        );
         assert!(m.extract(&json!({"alert": {"name": "  "}})).is_err());
     }
 
@@ -338,7 +354,11 @@ mod tests {
     #[test]
     fn overlay_replaces_and_clears() {
         let base = mapping("$.title");
-        let over = FieldMapping { title: Some("$.name".into()), dedup_key: Some("".into()), ..Default::default() };
+        let over = FieldMapping {
+            title: Some("$.name".into()),
+            dedup_key: Some("".into()),
+            ..Default::default()
+        };
         let m = base.overlay(&over);
         assert_eq!(m.title.as_deref(), Some("$.name"));
         assert_eq!(m.dedup_key, None);

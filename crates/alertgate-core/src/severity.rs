@@ -235,7 +235,10 @@ mod tests {
             p.normalize(Some("WARNING"), &platform).severity,
             Severity::Critical
         );
-        assert_eq!(p.normalize(Some("other"), &platform).severity, Severity::Info);
+        assert_eq!(
+            p.normalize(Some("other"), &platform).severity,
+            Severity::Info
+        );
     }
 
     #[test]

@@ -93,9 +93,15 @@ mod tests {
 
     #[test]
     fn common_state_words_normalize() {
-        assert_eq!(AlertStatus::from_synonym("ALERTING"), Some(AlertStatus::Firing));
+        assert_eq!(
+            AlertStatus::from_synonym("ALERTING"),
+            Some(AlertStatus::Firing)
+        );
         assert_eq!(AlertStatus::from_synonym("ok"), Some(AlertStatus::Resolved));
-        assert_eq!(AlertStatus::from_synonym("Acknowledged"), Some(AlertStatus::Acknowledged));
+        assert_eq!(
+            AlertStatus::from_synonym("Acknowledged"),
+            Some(AlertStatus::Acknowledged)
+        );
         assert_eq!(AlertStatus::from_synonym("banana"), None);
     }
 }

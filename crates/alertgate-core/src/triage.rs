@@ -85,15 +85,26 @@ mod tests {
     fn a_repeat_within_the_window_is_deduplicated() {
         let w = DedupWindow::try_from(24).unwrap();
         let now = Timestamp::from_millis(24 * HOUR);
-        assert!(matches!(decide(AlertStatus::Firing, Some(&open(0)), now, w), Action::Deduplicate { .. }));
+        assert!(matches!(
+            decide(AlertStatus::Firing, Some(&open(0)), now, w),
+            Action::Deduplicate { .. }
+        ));
         let later = Timestamp::from_millis(24 * HOUR + 1);
-        assert_eq!(decide(AlertStatus::Firing, Some(&open(0)), later, w), Action::OpenIncident);
+        assert_eq!(
+            decide(AlertStatus::Firing, Some(&open(0)), later, w),
+            Action::OpenIncident
+        );
     }
 
     #[test]
     fn a_first_firing_alert_opens_an_incident() {
         assert_eq!(
-            decide(AlertStatus::Firing, None, Timestamp::from_millis(0), DedupWindow::DEFAULT),
+            decide(
+                AlertStatus::Firing,
+                None,
+                Timestamp::from_millis(0),
+                DedupWindow::DEFAULT
+            ),
             Action::OpenIncident
         );
     }
@@ -102,8 +113,16 @@ mod tests {
     fn resolve_matches_regardless_of_the_window_and_unknown_resolves_are_ignored() {
         let now = Timestamp::from_millis(1000 * HOUR);
         assert!(matches!(
-            decide(AlertStatus::Resolved, Some(&open(0)), now, DedupWindow::DEFAULT),
-            Action::Transition { to: AlertStatus::Resolved, .. }
+            decide(
+                AlertStatus::Resolved,
+                Some(&open(0)),
+                now,
+                DedupWindow::DEFAULT
+            ),
+            Action::Transition {
+                to: AlertStatus::Resolved,
+                ..
+            }
         ));
         assert!(matches!(
             decide(AlertStatus::Resolved, None, now, DedupWindow::DEFAULT),

@@ -91,7 +91,9 @@ impl<'de> Deserialize<'de> for WebhookName {
 pub fn validate_description(s: &str) -> Result<(), String> {
     let n = s.chars().count();
     if n > 1_000 {
-        return Err(format!("description must be at most 1000 characters (got {n})"));
+        return Err(format!(
+            "description must be at most 1000 characters (got {n})"
+        ));
     }
     Ok(())
 }
@@ -132,7 +134,10 @@ mod tests {
     fn dedup_window_accepts_1_to_168_hours() {
         assert!(DedupWindow::try_from(0).is_err());
         assert_eq!(DedupWindow::try_from(1).unwrap().hours(), 1);
-        assert_eq!(DedupWindow::try_from(168).unwrap().millis(), 168 * 3_600_000);
+        assert_eq!(
+            DedupWindow::try_from(168).unwrap().millis(),
+            168 * 3_600_000
+        );
         assert!(DedupWindow::try_from(169).is_err());
         assert!(serde_json::from_str::<DedupWindow>("200").is_err());
         assert_eq!(DedupWindow::default().hours(), 24);
@@ -144,6 +149,9 @@ mod tests {
         assert!(WebhookName::parse("").is_err());
         assert!(WebhookName::parse(&"x".repeat(101)).is_err());
         assert!(WebhookName::parse("a\u{0}b").is_err());
-        assert!(WebhookName::parse("<script>alert(1)</script>").is_ok(), "stored raw, escaped on output");
+        assert!(
+            WebhookName::parse("<script>alert(1)</script>").is_ok(),
+            "stored raw, escaped on output"
+        );
     }
 }

@@ -38,7 +38,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -69,9 +73,7 @@ impl From<StoreError> for ApiError {
                     )
                 }
             }
-            StoreError::Conflict(cause) => {
-                Self::new(StatusCode::CONFLICT, "conflict", cause)
-            }
+            StoreError::Conflict(cause) => Self::new(StatusCode::CONFLICT, "conflict", cause),
             other => Self::internal(other),
         }
     }

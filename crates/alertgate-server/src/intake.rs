@@ -107,10 +107,11 @@ pub async fn trigger(
     if !webhook.webhook.enabled {
         return record.refuse(IntakeError::Disabled).await;
     }
-    if let Err(e) = webhook
-        .webhook
-        .auth
-        .verify(&HttpHeaders(&headers), &bytes, &webhook.webhook.secrets)
+    if let Err(e) =
+        webhook
+            .webhook
+            .auth
+            .verify(&HttpHeaders(&headers), &bytes, &webhook.webhook.secrets)
     {
         return record.refuse(IntakeError::Auth(e)).await;
     }
@@ -227,7 +228,10 @@ impl Record<'_> {
 
     async fn ignore(self, reason: String) -> Response {
         let writer = self.app.writer.clone();
-        match writer.submit(self.item(Vec::new(), Some(reason.clone()))).await {
+        match writer
+            .submit(self.item(Vec::new(), Some(reason.clone())))
+            .await
+        {
             Ok(result) => (
                 StatusCode::OK,
                 Json(Accepted {
@@ -252,8 +256,7 @@ impl Record<'_> {
         let writer = self.app.writer.clone();
         match writer.submit(self.item(alerts, None)).await {
             Ok(result) => {
-                let status =
-                    StatusCode::from_u16(result.status_code).unwrap_or(StatusCode::OK);
+                let status = StatusCode::from_u16(result.status_code).unwrap_or(StatusCode::OK);
                 let first = result.outcomes.first().cloned();
                 let several = result.outcomes.len() > 1;
                 let body = Accepted {
@@ -264,7 +267,11 @@ impl Record<'_> {
                         .map_or_else(|| "ignored".to_string(), |o| o.status.clone()),
                     occurrence_count: first.as_ref().map_or(0, |o| o.occurrence_count),
                     delivery_id: result.delivery_id,
-                    decision: if several { None } else { first.map(|o| o.decision) },
+                    decision: if several {
+                        None
+                    } else {
+                        first.map(|o| o.decision)
+                    },
                     message: None,
                     warnings,
                     results: several.then_some(result.outcomes),
@@ -278,10 +285,14 @@ impl Record<'_> {
 
 fn write_error(e: WriteError) -> Response {
     let error = match e {
-        WriteError::Full => IntakeError::Overloaded { retry_after_secs: 1 },
+        WriteError::Full => IntakeError::Overloaded {
+            retry_after_secs: 1,
+        },
         WriteError::Closed | WriteError::Store(_) => {
             tracing::warn!(error = %e, "alert not stored");
-            IntakeError::Unavailable { retry_after_secs: 5 }
+            IntakeError::Unavailable {
+                retry_after_secs: 5,
+            }
         }
     };
     ApiError::from(&error).into_response()

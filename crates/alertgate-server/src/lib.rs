@@ -65,7 +65,10 @@ impl RunningServer {
     }
 
     /// Run until `signal` resolves, then shut down gracefully.
-    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let token = self.shutdown.clone();
         tokio::select! {
             _ = signal => {}
@@ -76,7 +79,11 @@ impl RunningServer {
 }
 
 /// Bind, prepare the store and the admin token, start the writer and serve.
-pub async fn start(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+pub async fn start(
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunningServer> {
     let generated_admin_token = ensure_admin_token(&config, store.as_ref()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -89,10 +96,13 @@ pub async fn start(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>)
     let app = api::router(state.clone());
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .context("serving HTTP")?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
+        .context("serving HTTP")?;
         // Every request is answered; the router (and its writer handles) are dropped, so the
         // writer drains what is queued and stops.
         writer_task.await.context("writer task panicked")?;

@@ -22,7 +22,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, clock: Arc<dyn Clock>, writer: Writer) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        writer: Writer,
+    ) -> Self {
         let webhooks = WebhookCache::new(store.clone(), config.webhook_cache_ttl_ms);
         Self {
             config,

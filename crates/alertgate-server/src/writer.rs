@@ -65,7 +65,12 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
         if rx.recv_many(&mut jobs, max_batch).await == 0 {

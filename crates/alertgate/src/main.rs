@@ -12,7 +12,11 @@ use alertgate_server::config::{FileConfig, WriterConfig};
 use alertgate_server::{Config, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "alertgate", version, about = "A self-hosted incident intake gateway.")]
+#[command(
+    name = "alertgate",
+    version,
+    about = "A self-hosted incident intake gateway."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,7 +86,11 @@ impl ServeArgs {
         };
         let config = Config {
             listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
-            data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or(defaults.data_dir),
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(defaults.data_dir),
             database_url: self.database_url.clone().or(file.database_url),
             public_url: self.public_url.clone().or(file.public_url),
             admin_token: self
@@ -107,7 +115,9 @@ impl ServeArgs {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -55,6 +55,8 @@ pub struct AlertDoc {
     pub status: Option<AlertStatus>,
     /// An identity the decoder determined itself, overriding the dedup-key path.
     pub identity: Option<String>,
+    /// When the source says the alert started (or the event happened), if it says.
+    pub started_at: Option<crate::time::Timestamp>,
 }
 
 impl AlertDoc {
@@ -63,6 +65,7 @@ impl AlertDoc {
             doc,
             status: None,
             identity: None,
+            started_at: None,
         }
     }
 }
@@ -159,13 +162,16 @@ mod tests {
         for p in ALL {
             let m = p.default_field_mapping();
             let compiled = m.compile().unwrap_or_else(|e| panic!("{}: {e}", p.id));
-            let sample: Value = serde_json::from_str(p.sample).unwrap_or_else(|e| panic!("{}: {e}", p.id));
+            let sample: Value =
+                serde_json::from_str(p.sample).unwrap_or_else(|e| panic!("{}: {e}", p.id));
             let none: &[(&str, &str)] = &[];
             let Decoded::Alerts(docs) = (p.decode)(&none, sample).unwrap() else {
                 panic!("{}: sample decodes to nothing", p.id)
             };
             for d in docs {
-                compiled.extract(&d.doc).unwrap_or_else(|e| panic!("{}: {e}", p.id));
+                compiled
+                    .extract(&d.doc)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.id));
             }
             (p.default_auth)().validate().unwrap();
         }

@@ -25,9 +25,14 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/webhooks/{id}",
-            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
         )
-        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::get));

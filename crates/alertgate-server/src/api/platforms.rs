@@ -40,7 +40,10 @@ impl From<&Platform> for PlatformOut {
 }
 
 pub async fn list(_caller: Caller) -> Json<Value> {
-    let items: Vec<PlatformOut> = platforms::ALL.iter().map(|p| PlatformOut::from(*p)).collect();
+    let items: Vec<PlatformOut> = platforms::ALL
+        .iter()
+        .map(|p| PlatformOut::from(*p))
+        .collect();
     Json(serde_json::json!({ "items": items }))
 }
 

@@ -19,7 +19,9 @@ use alertgate_core::ids::{DeliveryId, WebhookId, WorkspaceId};
 use alertgate_core::mapping::FieldMapping;
 use alertgate_core::platforms;
 use alertgate_core::severity::SeverityPolicy;
-use alertgate_core::webhook::{validate_description, DedupWindow, Webhook, WebhookName, MAX_SECRETS};
+use alertgate_core::webhook::{
+    validate_description, DedupWindow, Webhook, WebhookName, MAX_SECRETS,
+};
 use alertgate_core::{Severity, Timestamp};
 use alertgate_store::DeliveryQuery;
 
@@ -101,7 +103,15 @@ impl WebhookOut {
             intake_url: format!("{}/webhook/{}/trigger", app.config.base_url(), w.token),
             auth: w.auth.clone(),
             secret_hint: w.secrets.first().map(|s| {
-                let tail: String = s.expose().chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = s
+                    .expose()
+                    .chars()
+                    .rev()
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 format!("…{tail}")
             }),
             active_secrets: w.secrets.len(),
@@ -126,13 +136,17 @@ fn parse_id(id: &str) -> Result<WebhookId, ApiError> {
 fn check_secret(s: &str) -> Result<Secret, ApiError> {
     let n = s.chars().count();
     if !(8..=512).contains(&n) || s.chars().any(char::is_control) {
-        return Err(invalid("secret must be 8-512 characters without control characters"));
+        return Err(invalid(
+            "secret must be 8-512 characters without control characters",
+        ));
     }
     Ok(Secret::new(s))
 }
 
 fn check_mapping(m: &FieldMapping) -> Result<(), ApiError> {
-    m.compile().map(|_| ()).map_err(|e| invalid(e.to_string()))?;
+    m.compile()
+        .map(|_| ())
+        .map_err(|e| invalid(e.to_string()))?;
     if m.title.is_none() {
         return Err(invalid("field_mapping.title is required"));
     }
@@ -179,7 +193,11 @@ pub async fn create(
         name,
         description: req.description.trim().to_string(),
         token: new_token(""),
-        secrets: if auth.needs_secret() { vec![secret] } else { Vec::new() },
+        secrets: if auth.needs_secret() {
+            vec![secret]
+        } else {
+            Vec::new()
+        },
         auth,
         field_mapping,
         severity: SeverityPolicy {
@@ -193,7 +211,8 @@ pub async fn create(
     };
     app.store.create_webhook(&webhook).await?;
     tracing::info!(webhook = %webhook.id, platform = platform.id, "webhook created");
-    let mut out = serde_json::to_value(WebhookOut::new(&webhook, &app)).map_err(ApiError::internal)?;
+    let mut out =
+        serde_json::to_value(WebhookOut::new(&webhook, &app)).map_err(ApiError::internal)?;
     out["secret"] = webhook
         .secrets
         .first()
@@ -311,7 +330,8 @@ pub async fn rotate_secret(
     let req: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
     };
     let mut w = load(&app, &caller, &id).await?;
     let secret = match req.secret.as_deref() {

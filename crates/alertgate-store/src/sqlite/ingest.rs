@@ -38,10 +38,9 @@ fn ingest_one(tx: &Transaction<'_>, item: IngestItem, now: Timestamp) -> Result<
         }
         None => (
             200,
-            outcomes.first().map_or_else(
-                || "ignored".to_string(),
-                |o| o.status.clone(),
-            ),
+            outcomes
+                .first()
+                .map_or_else(|| "ignored".to_string(), |o| o.status.clone()),
         ),
     };
     let d = &item.delivery;
@@ -83,7 +82,12 @@ fn triage_alert(
     now: Timestamp,
 ) -> Result<AlertOutcome> {
     let existing = find_open_alert(tx, item, &alert.dedup_key)?;
-    let action = triage::decide(alert.status, existing.as_ref(), now, item.webhook.dedup_window);
+    let action = triage::decide(
+        alert.status,
+        existing.as_ref(),
+        now,
+        item.webhook.dedup_window,
+    );
     match action {
         Action::OpenIncident => {
             let incident_id = IncidentId::new(now, rand::random());
@@ -104,7 +108,16 @@ fn triage_alert(
                 now.as_millis(),
             ])?;
             let decision = Decision::Created;
-            insert_alert(tx, item, alert, alert_id, incident_id, &services, &decision, now)?;
+            insert_alert(
+                tx,
+                item,
+                alert,
+                alert_id,
+                incident_id,
+                &services,
+                &decision,
+                now,
+            )?;
             Ok(AlertOutcome {
                 incident_id: Some(incident_id),
                 alert_id: Some(alert_id),
@@ -221,7 +234,11 @@ fn insert_alert(
 }
 
 /// The most recent unresolved alert with this identity whose incident is not resolved.
-fn find_open_alert(tx: &Transaction<'_>, item: &IngestItem, key: &str) -> Result<Option<OpenAlert>> {
+fn find_open_alert(
+    tx: &Transaction<'_>,
+    item: &IngestItem,
+    key: &str,
+) -> Result<Option<OpenAlert>> {
     let row = tx
         .prepare_cached(
             "SELECT a.id, a.incident_id, a.status, a.first_seen_at, a.last_seen_at, a.occurrence_count
@@ -256,7 +273,11 @@ fn find_open_alert(tx: &Transaction<'_>, item: &IngestItem, key: &str) -> Result
 
 /// Derive an incident's state from its alerts: open while any fires, acknowledged while every
 /// unresolved alert is acknowledged, resolved when all are resolved.
-fn refresh_incident_status(tx: &Transaction<'_>, incident: IncidentId, now: Timestamp) -> Result<()> {
+fn refresh_incident_status(
+    tx: &Transaction<'_>,
+    incident: IncidentId,
+    now: Timestamp,
+) -> Result<()> {
     let (firing, acked): (i64, i64) = tx
         .prepare_cached(
             "SELECT COALESCE(SUM(status = 'firing'), 0), COALESCE(SUM(status = 'acknowledged'), 0)

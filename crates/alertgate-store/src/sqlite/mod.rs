@@ -48,9 +48,9 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | ReadOnly) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            Some(
+                DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | ReadOnly,
+            ) => StoreError::Unavailable(e.to_string()),
             Some(ConstraintViolation) => StoreError::Conflict(e.to_string()),
             _ => StoreError::Other(e.to_string()),
         }
@@ -147,8 +147,12 @@ impl Store for SqliteStore {
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
-            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
         })
         .await
     }
@@ -160,7 +164,11 @@ impl Store for SqliteStore {
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
                 params![key, value],
             )?;
-            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))?)
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
     }
@@ -180,7 +188,11 @@ impl Store for SqliteStore {
 
     async fn create_webhook(&self, w: &Webhook) -> Result<()> {
         let json = webhook_json(w)?;
-        let (id, ws, token) = (w.id.to_string(), w.workspace_id.to_string(), w.token.clone());
+        let (id, ws, token) = (
+            w.id.to_string(),
+            w.workspace_id.to_string(),
+            w.token.clone(),
+        );
         let (created, updated) = (w.created_at.as_millis(), w.updated_at.as_millis());
         self.read(move |c| {
             c.execute(
@@ -195,7 +207,11 @@ impl Store for SqliteStore {
 
     async fn update_webhook(&self, w: &Webhook) -> Result<bool> {
         let json = webhook_json(w)?;
-        let (id, ws, token) = (w.id.to_string(), w.workspace_id.to_string(), w.token.clone());
+        let (id, ws, token) = (
+            w.id.to_string(),
+            w.workspace_id.to_string(),
+            w.token.clone(),
+        );
         let updated = w.updated_at.as_millis();
         self.read(move |c| {
             let n = c.execute(
@@ -273,7 +289,8 @@ impl Store for SqliteStore {
         workspace: WorkspaceId,
         id: IncidentId,
     ) -> Result<Option<IncidentDetail>> {
-        self.read(move |c| read::get_incident(c, workspace, id)).await
+        self.read(move |c| read::get_incident(c, workspace, id))
+            .await
     }
 
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>> {

@@ -82,7 +82,10 @@ pub(crate) fn list_incidents(c: &Connection, q: &IncidentQuery) -> Result<Page<I
     if let Some(search) = &q.search {
         let pattern = format!(
             "%{}%",
-            search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
         );
         push("title LIKE", pattern.into(), &mut sql);
         sql.push_str(" ESCAPE '\\'");
