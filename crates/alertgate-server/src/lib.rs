@@ -6,6 +6,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod examples;
 pub mod intake;
 pub mod redact;
 pub mod state;
@@ -60,8 +61,17 @@ pub struct RunningServer {
 impl RunningServer {
     /// Stop accepting, finish in-flight requests, drain the writer, return.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        self.task.await.context("server task panicked")?
+        let RunningServer {
+            state,
+            shutdown,
+            task,
+            ..
+        } = self;
+        // Our handle on the state holds a writer sender; the writer only stops once every
+        // sender is gone.
+        drop(state);
+        shutdown.cancel();
+        task.await.context("server task panicked")?
     }
 
     /// Run until `signal` resolves, then shut down gracefully.

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::rotate_secret),
         )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/examples", get(webhooks::examples))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::get));
     Router::new()

@@ -217,6 +217,7 @@ pub async fn create(
         .secrets
         .first()
         .map_or(Value::Null, |s| Value::String(s.expose().to_string()));
+    out["examples"] = json!(examples_for(&app, &webhook, true));
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -350,6 +351,7 @@ pub async fn rotate_secret(
     app.webhooks.invalidate(&w.token);
     let mut out = serde_json::to_value(WebhookOut::new(&w, &app)).map_err(ApiError::internal)?;
     out["secret"] = Value::String(secret.expose().to_string());
+    out["examples"] = json!(examples_for(&app, &w, true));
     Ok(Json(out))
 }
 
@@ -384,4 +386,31 @@ pub async fn deliveries(
         })
         .await?;
     Ok(Json(json!(page)))
+}
+
+/// Placeholder shown instead of a secret outside the one reply that reveals it.
+pub const SECRET_PLACEHOLDER: &str = "<YOUR_WEBHOOK_SECRET>";
+
+/// The client examples for a webhook; with `reveal`, filled in with the real current secret.
+pub fn examples_for(app: &AppState, w: &Webhook, reveal: bool) -> crate::examples::Examples {
+    let sample = platforms::get(&w.platform).map_or("{}", |p| p.sample);
+    let url = format!("{}/webhook/{}/trigger", app.config.base_url(), w.token);
+    let secret = if reveal {
+        w.secrets.first().map(Secret::expose)
+    } else {
+        Some(SECRET_PLACEHOLDER)
+    };
+    crate::examples::render(&url, &w.auth, secret, sample)
+}
+
+/// `GET /api/v1/webhooks/{id}/examples`: cURL, Python and JavaScript that send the platform's
+/// sample payload to this webhook. The secret appears as a placeholder; the replies to create and
+/// rotate-secret carry the same examples with the real secret, once.
+pub async fn examples(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::examples::Examples>, ApiError> {
+    let w = load(&app, &caller, &id).await?;
+    Ok(Json(examples_for(&app, &w, false)))
 }

@@ -1,1 +1,9 @@
-//! placeholder replaced below
+//! One integration-test binary: every test boots the real server on port 0 with a fresh database
+//! and speaks HTTP to it.
+
+mod api;
+mod clients;
+mod concurrency;
+mod helpers;
+mod intake;
+mod lifecycle;

@@ -1,0 +1,189 @@
+//! `spawn_app()`: the real server on 127.0.0.1:0 with a temporary database. Readiness needs no
+//! sleeping: `start` returns after the listener is bound.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use alertgate_core::auth::Secret;
+use alertgate_server::clock::ManualClock;
+use alertgate_server::{Clock, Config, RunningServer, SystemClock};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub server: Option<RunningServer>,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Hook {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    pub body: Value,
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        admin_token: Some(Secret::new(ADMIN)),
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with_clock(Arc::new(SystemClock)).await
+}
+
+pub async fn spawn_with_clock(clock: Arc<dyn Clock>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_in(dir, clock).await
+}
+
+pub async fn spawn_in(dir: tempfile::TempDir, clock: Arc<dyn Clock>) -> TestApp {
+    let config = config(dir.path());
+    let store = alertgate_server::open_store(&config).unwrap();
+    let server = alertgate_server::start(config, store, clock).await.unwrap();
+    TestApp {
+        base: format!("http://{}", server.addr),
+        client: reqwest::Client::new(),
+        server: Some(server),
+        dir,
+    }
+}
+
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(alertgate_core::Timestamp::from_millis(
+        1_800_000_000_000,
+    )))
+}
+
+pub fn seed_alert() -> Value {
+    json!({
+        "title": "High CPU on production-api",
+        "description": "CPU usage exceeded 90% for 5 minutes",
+        "severity": "high",
+        "service": "production-api"
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_webhook(&self, body: Value) -> Hook {
+        let resp = self
+            .admin_json(reqwest::Method::POST, "/api/v1/webhooks", body)
+            .await;
+        assert_eq!(resp.status(), 201, "create webhook");
+        let body: Value = resp.json().await.unwrap();
+        Hook {
+            id: body["id"].as_str().unwrap().to_string(),
+            url: body["intake_url"].as_str().unwrap().to_string(),
+            secret: body["secret"].as_str().unwrap_or_default().to_string(),
+            body,
+        }
+    }
+
+    pub async fn generic_webhook(&self) -> Hook {
+        self.create_webhook(json!({"name": "prod"})).await
+    }
+
+    pub async fn send(&self, hook: &Hook, body: &Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(&hook.url)
+            .bearer_auth(&hook.secret)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_raw(
+        &self,
+        hook: &Hook,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.client.post(&hook.url).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn incident(&self, id: &str) -> Value {
+        let resp = self.admin_get(&format!("/api/v1/incidents/{id}")).await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn deliveries(&self, hook: &Hook) -> Vec<Value> {
+        let resp = self
+            .admin_get(&format!(
+                "/api/v1/webhooks/{}/deliveries?limit=200",
+                hook.id
+            ))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        body["items"].as_array().unwrap().clone()
+    }
+
+    pub async fn incidents(&self, query: &str) -> Vec<Value> {
+        let resp = self.admin_get(&format!("/api/v1/incidents?{query}")).await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        body["items"].as_array().unwrap().clone()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// Assert an error reply: status, JSON `{error, message}` with the given code.
+pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "status for {code}: {}", got.1);
+    assert_eq!(got.1["error"], code, "{}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message: {}",
+        got.1
+    );
+}
