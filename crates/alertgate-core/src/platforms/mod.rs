@@ -11,7 +11,9 @@ use crate::mapping::FieldMapping;
 use crate::severity::Severity;
 use crate::status::AlertStatus;
 
+mod alertmanager;
 mod generic;
+mod grafana;
 
 /// How the UI groups platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,7 +136,11 @@ impl std::fmt::Debug for Platform {
 }
 
 /// Every platform alertgate knows, in the order the UI lists them.
-pub static ALL: &[&Platform] = &[&generic::PLATFORM];
+pub static ALL: &[&Platform] = &[
+    &grafana::PLATFORM,
+    &alertmanager::PLATFORM,
+    &generic::PLATFORM,
+];
 
 /// The platform with this id.
 pub fn get(id: &str) -> Option<&'static Platform> {
