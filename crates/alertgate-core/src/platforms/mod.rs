@@ -14,6 +14,7 @@ use crate::status::AlertStatus;
 mod alertmanager;
 mod generic;
 mod grafana;
+mod pagerduty;
 
 /// How the UI groups platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -137,6 +138,7 @@ impl std::fmt::Debug for Platform {
 
 /// Every platform alertgate knows, in the order the UI lists them.
 pub static ALL: &[&Platform] = &[
+    &pagerduty::PLATFORM,
     &grafana::PLATFORM,
     &alertmanager::PLATFORM,
     &generic::PLATFORM,
