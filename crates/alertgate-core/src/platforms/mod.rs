@@ -14,6 +14,7 @@ use crate::status::AlertStatus;
 mod alertmanager;
 mod generic;
 mod grafana;
+mod opsgenie;
 mod pagerduty;
 
 /// How the UI groups platforms.
@@ -139,6 +140,7 @@ impl std::fmt::Debug for Platform {
 /// Every platform alertgate knows, in the order the UI lists them.
 pub static ALL: &[&Platform] = &[
     &pagerduty::PLATFORM,
+    &opsgenie::PLATFORM,
     &grafana::PLATFORM,
     &alertmanager::PLATFORM,
     &generic::PLATFORM,
