@@ -16,6 +16,7 @@ mod generic;
 mod grafana;
 mod opsgenie;
 mod pagerduty;
+mod servicenow;
 
 /// How the UI groups platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,6 +142,7 @@ impl std::fmt::Debug for Platform {
 pub static ALL: &[&Platform] = &[
     &pagerduty::PLATFORM,
     &opsgenie::PLATFORM,
+    &servicenow::PLATFORM,
     &grafana::PLATFORM,
     &alertmanager::PLATFORM,
     &generic::PLATFORM,
