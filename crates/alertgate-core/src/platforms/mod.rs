@@ -12,6 +12,7 @@ use crate::severity::Severity;
 use crate::status::AlertStatus;
 
 mod alertmanager;
+mod datadog;
 mod generic;
 mod grafana;
 mod opsgenie;
@@ -143,6 +144,7 @@ pub static ALL: &[&Platform] = &[
     &pagerduty::PLATFORM,
     &opsgenie::PLATFORM,
     &servicenow::PLATFORM,
+    &datadog::PLATFORM,
     &grafana::PLATFORM,
     &alertmanager::PLATFORM,
     &generic::PLATFORM,
