@@ -18,6 +18,7 @@ mod grafana;
 mod opsgenie;
 mod pagerduty;
 mod servicenow;
+mod splunk;
 
 /// How the UI groups platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,6 +148,7 @@ pub static ALL: &[&Platform] = &[
     &datadog::PLATFORM,
     &grafana::PLATFORM,
     &alertmanager::PLATFORM,
+    &splunk::PLATFORM,
     &generic::PLATFORM,
 ];
 
