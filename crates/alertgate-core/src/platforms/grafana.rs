@@ -14,12 +14,13 @@
 //! webhook's authentication settings (`timestamp_header`). Grafana has no default name for it, so
 //! the default here is none.
 
+use serde_json::Value;
+
 use super::alertmanager::{decode_group, label_severity};
 use super::{Category, Decoded, Platform};
 use crate::auth::{AuthMethod, Headers, SignatureEncoding};
 use crate::mapping::Field;
 use crate::status::AlertStatus;
-use serde_json::Value;
 
 pub static PLATFORM: Platform = Platform {
     id: "grafana",

@@ -64,7 +64,8 @@ const SAMPLE: &str = r#"{
 }"#;
 
 const SETUP: &str =
-    "In Splunk, open the saved search or alert > Edit Alert > Add Actions > Webhook.
+    "In Splunk, open Settings > Searches, reports, and alerts, pick the alert, then \
+Edit > Edit Alert > Trigger Actions > Add Actions > Webhook.
 
 URL: <intake URL>
 
