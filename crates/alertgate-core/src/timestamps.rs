@@ -38,12 +38,15 @@ pub fn parse_str(s: &str) -> Option<Timestamp> {
         return Some(Timestamp::from_offset_datetime(t));
     }
     // `+0000` / `-0530` offsets without a colon.
-    let b = s.as_bytes();
-    if b.len() > 5 {
-        let tail = &s[s.len() - 5..];
+    // `split_at_checked` refuses a cut inside a multi-byte character (senders control this text).
+    if let Some((head, tail)) = s.len().checked_sub(5).and_then(|i| s.split_at_checked(i)) {
         let tb = tail.as_bytes();
-        if (tb[0] == b'+' || tb[0] == b'-') && tb[1..].iter().all(u8::is_ascii_digit) {
-            let fixed = format!("{}{}:{}", &s[..s.len() - 5], &tail[..3], &tail[3..]);
+        if !head.is_empty()
+            && (tb[0] == b'+' || tb[0] == b'-')
+            && tb[1..].iter().all(u8::is_ascii_digit)
+        {
+            // The tail is five ASCII bytes here, so these cuts are on character boundaries.
+            let fixed = format!("{head}{}:{}", &tail[..3], &tail[3..]);
             if let Ok(t) = OffsetDateTime::parse(&fixed, &Rfc3339) {
                 return Some(Timestamp::from_offset_datetime(t));
             }
@@ -123,5 +126,18 @@ mod tests {
         assert_eq!(parse_value(&json!(null)), None);
         assert_eq!(parse_value(&json!(-5)), None);
         assert_eq!(parse_str(""), None);
+    }
+
+    #[test]
+    fn text_ending_in_multibyte_characters_is_no_time_not_a_panic() {
+        for s in [
+            "x€abcd",
+            "2024-09-09T01:59:07€",
+            "é+0000",
+            "aé0000",
+            "€€€€€€",
+        ] {
+            assert_eq!(parse_str(s), None, "{s}");
+        }
     }
 }

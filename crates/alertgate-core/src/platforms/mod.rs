@@ -11,7 +11,14 @@ use crate::mapping::FieldMapping;
 use crate::severity::Severity;
 use crate::status::AlertStatus;
 
+mod alertmanager;
+mod datadog;
 mod generic;
+mod grafana;
+mod opsgenie;
+mod pagerduty;
+mod servicenow;
+mod splunk;
 
 /// How the UI groups platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,7 +141,16 @@ impl std::fmt::Debug for Platform {
 }
 
 /// Every platform alertgate knows, in the order the UI lists them.
-pub static ALL: &[&Platform] = &[&generic::PLATFORM];
+pub static ALL: &[&Platform] = &[
+    &pagerduty::PLATFORM,
+    &opsgenie::PLATFORM,
+    &servicenow::PLATFORM,
+    &datadog::PLATFORM,
+    &grafana::PLATFORM,
+    &alertmanager::PLATFORM,
+    &splunk::PLATFORM,
+    &generic::PLATFORM,
+];
 
 /// The platform with this id.
 pub fn get(id: &str) -> Option<&'static Platform> {
