@@ -342,7 +342,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
             "\\PC{0,40}".prop_map(Value::String),
             (0usize..30).prop_map(|n| Value::String("ü".repeat(n * 10))),
         ];
