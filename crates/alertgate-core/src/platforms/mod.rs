@@ -11,7 +11,14 @@ use crate::mapping::FieldMapping;
 use crate::severity::Severity;
 use crate::status::AlertStatus;
 
+mod aws_cloudwatch;
+mod azure_monitor;
+mod derived;
+mod dynatrace;
+mod gcp_monitoring;
 mod generic;
+mod newrelic;
+mod sentry;
 
 /// How the UI groups platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +84,13 @@ pub enum Decoded {
     Alerts(Vec<AlertDoc>),
     /// A request that is valid but carries no alert (a ping, a test, an unrelated event).
     Ignore { reason: String },
+    /// An AWS SNS subscription handshake. Once the request's signature is verified (see
+    /// [`crate::sns`]), the server confirms the subscription by fetching `subscribe_url` (already
+    /// checked to be HTTPS on an SNS host); nothing is delivered until it does.
+    SubscriptionConfirmation {
+        topic_arn: String,
+        subscribe_url: String,
+    },
 }
 
 /// A platform's knowledge. `&'static` data and plain functions, so the registry is a constant.
@@ -134,7 +148,15 @@ impl std::fmt::Debug for Platform {
 }
 
 /// Every platform alertgate knows, in the order the UI lists them.
-pub static ALL: &[&Platform] = &[&generic::PLATFORM];
+pub static ALL: &[&Platform] = &[
+    &aws_cloudwatch::PLATFORM,
+    &azure_monitor::PLATFORM,
+    &gcp_monitoring::PLATFORM,
+    &newrelic::PLATFORM,
+    &dynatrace::PLATFORM,
+    &sentry::PLATFORM,
+    &generic::PLATFORM,
+];
 
 /// The platform with this id.
 pub fn get(id: &str) -> Option<&'static Platform> {
