@@ -39,7 +39,7 @@ pub fn parse_str(s: &str) -> Option<Timestamp> {
     }
     // `+0000` / `-0530` offsets without a colon.
     let b = s.as_bytes();
-    if b.len() > 5 {
+    if b.len() > 5 && s.is_char_boundary(s.len() - 5) {
         let tail = &s[s.len() - 5..];
         let tb = tail.as_bytes();
         if (tb[0] == b'+' || tb[0] == b'-') && tb[1..].iter().all(u8::is_ascii_digit) {
@@ -123,5 +123,12 @@ mod tests {
         assert_eq!(parse_value(&json!(null)), None);
         assert_eq!(parse_value(&json!(-5)), None);
         assert_eq!(parse_str(""), None);
+    }
+
+    #[test]
+    fn non_ascii_text_is_no_time_and_no_panic() {
+        for s in ["€€", "2024-09-09T01:59:07€", "é2024", "ab€12"] {
+            assert_eq!(parse_str(s), None, "{s}");
+        }
     }
 }

@@ -77,11 +77,7 @@ pub(crate) fn id_at(v: &Value, path: &[&str]) -> Option<String> {
 
 /// The time at `path`, in any form [`crate::timestamps`] reads.
 pub(crate) fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
-    match at(v, path)? {
-        // Only ASCII reaches the parser: it slices by byte offsets near the end of the string.
-        Value::String(s) if !s.is_ascii() => None,
-        other => crate::timestamps::parse_value(other),
-    }
+    crate::timestamps::parse_value(at(v, path)?)
 }
 
 /// The non-blank strings of the array at `path`.
