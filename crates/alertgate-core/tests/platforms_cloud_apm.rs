@@ -69,7 +69,9 @@ fn run(platform: &Platform, payload: &Path) -> Value {
     let policy = SeverityPolicy::default();
     match (platform.decode)(&h, body) {
         Err(e) => serde_json::json!({"decoded": "error", "error": e}),
-        Ok(Decoded::Ignore { reason }) => serde_json::json!({"decoded": "ignore", "reason": reason}),
+        Ok(Decoded::Ignore { reason }) => {
+            serde_json::json!({"decoded": "ignore", "reason": reason})
+        }
         Ok(Decoded::SubscriptionConfirmation {
             topic_arn,
             subscribe_url,
@@ -207,7 +209,10 @@ fn the_platforms_are_listed_in_order_before_generic() {
 fn a_sentry_event_alert_and_the_issue_webhook_share_an_identity() {
     // The event alert's issue id, put into an issue webhook, yields the same dedup key.
     let sentry = platforms::get("sentry").unwrap();
-    let event = run(sentry, &fixtures().join("sentry/event_alert.triggered.json"));
+    let event = run(
+        sentry,
+        &fixtures().join("sentry/event_alert.triggered.json"),
+    );
     let issue_body = serde_json::json!({"action": "resolved", "data": {"issue": {"id": "1117540176", "title": "x"}}});
     let h: &[(&str, &str)] = &[("Sentry-Hook-Resource", "issue")];
     let Ok(Decoded::Alerts(docs)) = (sentry.decode)(&h, issue_body) else {
@@ -312,7 +317,10 @@ fn sentry_fixture_headers_verify_and_a_flipped_byte_fails() {
 fn sentry_accepts_either_of_two_active_secrets_and_rejects_a_third() {
     let auth = (platforms::get("sentry").unwrap().default_auth)();
     let body = fs::read(fixtures().join("sentry/issue.created.json")).unwrap();
-    let active = [Secret::new("old-client-secret"), Secret::new("new-client-secret")];
+    let active = [
+        Secret::new("old-client-secret"),
+        Secret::new("new-client-secret"),
+    ];
     for secret in ["old-client-secret", "new-client-secret"] {
         let sig = hmac_sha256_hex(secret, None, &body);
         let h: &[(&str, &str)] = &[("Sentry-Hook-Signature", &sig)];
@@ -328,4 +336,126 @@ fn sentry_accepts_either_of_two_active_secrets_and_rejects_a_third() {
         ("Sentry-Hook-Timestamp", "1"),
     ];
     assert_eq!(auth.verify(&h, &body, &active), Ok(()));
+}
+
+// ---- Arbitrary input -------------------------------------------------------------------------
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Key names the six decoders look at, so that random documents reach their branches.
+    const KEYS: &[&str] = &[
+        "Type",
+        "Message",
+        "Subject",
+        "TopicArn",
+        "SubscribeURL",
+        "Timestamp",
+        "AlarmName",
+        "AlarmArn",
+        "AWSAccountId",
+        "Region",
+        "NewStateValue",
+        "StateChangeTime",
+        "Trigger",
+        "Namespace",
+        "Dimensions",
+        "Metrics",
+        "MetricStat",
+        "Metric",
+        "name",
+        "value",
+        "data",
+        "essentials",
+        "alertRule",
+        "description",
+        "monitoringService",
+        "firedDateTime",
+        "incident",
+        "documentation",
+        "subject",
+        "content",
+        "policy_name",
+        "condition_name",
+        "summary",
+        "started_at",
+        "createdAt",
+        "timestamp",
+        "ImpactedEntities",
+        "ImpactedEntityNames",
+        "ProblemDetailsJSON",
+        "ProblemDetails",
+        "startTime",
+        "issue",
+        "event",
+        "metric_alert",
+        "alert_rule",
+        "projects",
+        "project",
+        "slug",
+        "id",
+        "issue_id",
+        "title",
+        "url",
+        "web_url",
+        "action",
+        "level",
+        "firstSeen",
+        "datetime",
+        "date_started",
+        "triggered_rule",
+        "alertgate",
+    ];
+
+    const STRINGS: &[&str] = &[
+        "Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation", "ALARM", "OK",
+        "€€", "é", "", " ", "2024-09-09T01:59:07.423+0000", "1700000000000",
+        "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+        "{\"AlarmName\":\"a\",\"Trigger\":{\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i\"}]}}",
+        "{\"AlarmName\":", "arn:aws:cloudwatch:€:1:alarm:x", "arn:aws", "/projects/a/",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            prop::sample::select(STRINGS).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 96, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..8).prop_map(
+                    |m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn no_document_makes_a_decoder_or_the_mapping_panic(
+            body in json(),
+            resource in prop::sample::select(&["issue", "event_alert", "metric_alert", "installation", "ÉVÉNEMENT"][..]),
+        ) {
+            let h: &[(&str, &str)] = &[("Sentry-Hook-Resource", resource)];
+            let none: &[(&str, &str)] = &[];
+            for id in ["aws_cloudwatch", "azure_monitor", "gcp_monitoring", "newrelic", "dynatrace", "sentry"] {
+                let p = platforms::get(id).unwrap();
+                let mapping = p.default_field_mapping().compile().unwrap();
+                for headers in [h, none] {
+                    if let Ok(Decoded::Alerts(docs)) = (p.decode)(&headers, body.clone()) {
+                        for doc in docs {
+                            let _ = NormalizedAlert::from_doc(p, &mapping, &SeverityPolicy::default(), webhook(), doc);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
