@@ -7,8 +7,9 @@
 //! - `Notification`: parses `Message`; the alert document is the alarm object, with the
 //!   envelope's own fields under `sns` and derived values under `alertgate`. A `Message` that is
 //!   not JSON (something else published to the topic) becomes `{"Message": <text>}` with the
-//!   `Subject` (or the first line) as its title. A `Message` cut by the payload limits is refused
-//!   rather than turned into a text alert.
+//!   `Subject` (or the first line) as its title; JSON that is not an alarm (an EventBridge event)
+//!   is titled by the `Subject` or its `detail-type`. A `Message` cut by the payload limits is
+//!   refused rather than turned into a text alert.
 //! - `SubscriptionConfirmation`: `Decoded::SubscriptionConfirmation` with the `SubscribeURL`
 //!   (checked to be HTTPS on an SNS host); the server visits it after verifying the signature.
 //! - `UnsubscribeConfirmation`: ignored. Its `SubscribeURL` would subscribe the endpoint again,
@@ -206,8 +207,9 @@ fn alert_doc(mut doc: Map<String, Value>, envelope: Option<&Map<String, Value>>)
     let alarm_name = derived::text_at(&doc, &["AlarmName"]);
 
     let title = alarm_name
+        .or(subject)
+        .or_else(|| derived::text_at(&doc, &["detail-type"]))
         .map(str::to_string)
-        .or_else(|| subject.map(str::to_string))
         .or_else(|| text.map(first_line));
     let description = match text {
         Some(t) => Some(t.to_string()),
@@ -386,6 +388,10 @@ mod tests {
         assert_eq!(d.doc["alertgate"]["title"], "disk full on db-1");
         let d = decode_one(json!({"Type": "Notification", "Message": "42"}));
         assert_eq!(d.doc["alertgate"]["title"], "42");
+        let event = r#"{"detail-type":"AWS Health Event","source":"aws.health","detail":{}}"#;
+        let d = decode_one(json!({"Type": "Notification", "Message": event}));
+        assert_eq!(d.doc["alertgate"]["title"], "AWS Health Event");
+        assert_eq!(d.doc["source"], "aws.health");
     }
 
     #[test]
