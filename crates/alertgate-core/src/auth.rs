@@ -89,6 +89,15 @@ pub enum AuthMethod {
         #[serde(default)]
         multiple: bool,
     },
+    /// AWS SNS: an RSA signature inside the JSON body, checked against the certificate at
+    /// `SigningCertURL`. Core cannot finish this alone (the certificate has to be fetched), so
+    /// [`AuthMethod::verify`] refuses and the server runs the steps in [`crate::sns`] instead.
+    /// With `topic_arns` set, only those topics are accepted (anyone can create a topic and
+    /// subscribe a URL they know; the signature only proves that SNS sent the message).
+    AwsSns {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        topic_arns: Vec<String>,
+    },
 }
 
 impl AuthMethod {
@@ -100,13 +109,17 @@ impl AuthMethod {
             AuthMethod::ApiKey { .. } => "api_key",
             AuthMethod::Basic { .. } => "basic",
             AuthMethod::HmacSha256 { .. } => "hmac_sha256",
+            AuthMethod::AwsSns { .. } => "aws_sns",
         }
     }
 
     /// Header names whose values are credentials, to be redacted wherever requests are recorded.
     pub fn secret_headers(&self) -> Vec<&str> {
         match self {
-            AuthMethod::None | AuthMethod::Bearer | AuthMethod::Basic { .. } => vec![],
+            AuthMethod::None
+            | AuthMethod::Bearer
+            | AuthMethod::Basic { .. }
+            | AuthMethod::AwsSns { .. } => vec![],
             AuthMethod::ApiKey { header, .. } => vec![header.as_str()],
             AuthMethod::HmacSha256 { header, .. } => vec![header.as_str()],
         }
@@ -114,7 +127,7 @@ impl AuthMethod {
 
     /// Whether this method needs a secret at all.
     pub fn needs_secret(&self) -> bool {
-        !matches!(self, AuthMethod::None)
+        !matches!(self, AuthMethod::None | AuthMethod::AwsSns { .. })
     }
 
     /// Check a configuration before it is saved.
@@ -140,6 +153,7 @@ impl AuthMethod {
                     return Err("the username must be 1-200 characters without `:`".into());
                 }
             }
+            AuthMethod::AwsSns { topic_arns } => crate::sns::validate_topic_arns(topic_arns)?,
             AuthMethod::None | AuthMethod::Bearer => {}
         }
         if let AuthMethod::HmacSha256 {
@@ -164,6 +178,7 @@ impl AuthMethod {
     ) -> Result<(), AuthError> {
         match self {
             AuthMethod::None => Ok(()),
+            AuthMethod::AwsSns { .. } => Err(AuthError::NeedsCertificate),
             AuthMethod::Bearer => {
                 let value = headers.get("authorization").ok_or(AuthError::Missing {
                     header: "Authorization",
@@ -339,6 +354,9 @@ pub enum AuthError {
     Malformed { reason: &'static str },
     #[error("the credentials are not valid for this webhook")]
     Invalid,
+    /// The method (AWS SNS) needs the sender's signing certificate, which core cannot fetch.
+    #[error("this request must be verified with the sender's signing certificate")]
+    NeedsCertificate,
 }
 
 #[cfg(test)]

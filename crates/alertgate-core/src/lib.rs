@@ -16,6 +16,7 @@ pub mod limits;
 pub mod mapping;
 pub mod platforms;
 pub mod severity;
+pub mod sns;
 pub mod status;
 pub mod time;
 pub mod timestamps;

@@ -12,11 +12,18 @@ use crate::severity::Severity;
 use crate::status::AlertStatus;
 
 mod alertmanager;
+mod aws_cloudwatch;
+mod azure_monitor;
 mod datadog;
+mod derived;
+mod dynatrace;
+mod gcp_monitoring;
 mod generic;
 mod grafana;
+mod newrelic;
 mod opsgenie;
 mod pagerduty;
+mod sentry;
 mod servicenow;
 mod splunk;
 
@@ -84,6 +91,13 @@ pub enum Decoded {
     Alerts(Vec<AlertDoc>),
     /// A request that is valid but carries no alert (a ping, a test, an unrelated event).
     Ignore { reason: String },
+    /// An AWS SNS subscription handshake. Once the request's signature is verified (see
+    /// [`crate::sns`]), the server confirms the subscription by fetching `subscribe_url` (already
+    /// checked to be HTTPS on an SNS host); nothing is delivered until it does.
+    SubscriptionConfirmation {
+        topic_arn: String,
+        subscribe_url: String,
+    },
 }
 
 /// A platform's knowledge. `&'static` data and plain functions, so the registry is a constant.
@@ -149,6 +163,12 @@ pub static ALL: &[&Platform] = &[
     &grafana::PLATFORM,
     &alertmanager::PLATFORM,
     &splunk::PLATFORM,
+    &aws_cloudwatch::PLATFORM,
+    &azure_monitor::PLATFORM,
+    &gcp_monitoring::PLATFORM,
+    &newrelic::PLATFORM,
+    &dynatrace::PLATFORM,
+    &sentry::PLATFORM,
     &generic::PLATFORM,
 ];
 
