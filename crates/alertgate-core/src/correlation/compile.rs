@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::config::{clip, CorrelationSettings, Node};
-use super::field::{FieldRef, Texts};
+use super::field::{FieldRef, Texts, Vocabulary};
 use super::operator::{Kind, Op, Operand, OPERATORS};
 
 /// At most this many rules per scope.
@@ -123,6 +123,9 @@ pub struct CompiledCorrelation {
     pub(crate) rules: Vec<CompiledRule>,
     /// One memo slot per condition, numbered across all rules.
     pub(crate) slots: usize,
+    /// The distinct fields the conditions read; tests refer to them by index, so each is read
+    /// once per alert and once per candidate however many conditions use it.
+    pub(crate) fields: Vec<FieldRef>,
 }
 
 impl Default for CompiledCorrelation {
@@ -133,6 +136,7 @@ impl Default for CompiledCorrelation {
             min_weight: Weight(500_000),
             rules: Vec::new(),
             slots: 0,
+            fields: Vec::new(),
         }
     }
 }
@@ -149,6 +153,11 @@ impl CompiledCorrelation {
 
     pub fn window(&self) -> CorrelationWindow {
         self.window
+    }
+
+    /// The score a candidate needs, 0 to 1.
+    pub fn min_match_weight(&self) -> f64 {
+        self.min_weight.as_f64()
     }
 
     /// The rule names in evaluation order (priority, then as configured).
@@ -177,7 +186,8 @@ pub(crate) struct Test {
     /// Where this test's result on the new alert alone is memoized (when it does not depend on
     /// the candidate).
     pub(crate) slot: usize,
-    pub(crate) field: FieldRef,
+    /// Index into [`CompiledCorrelation::fields`].
+    pub(crate) field: usize,
     pub(crate) op: Op,
     pub(crate) case_insensitive: bool,
 }
@@ -249,6 +259,8 @@ struct Checker<'a> {
     rule_number: usize,
     rule: Option<String>,
     slots: &'a mut usize,
+    /// Fields by their source text, shared by all rules.
+    fields: &'a mut Vec<(String, FieldRef)>,
     regexes: &'a mut usize,
     conditions: usize,
     too_deep_reported: bool,
@@ -319,21 +331,27 @@ impl Checker<'_> {
                         format!("a rule has at most {MAX_CONDITIONS_PER_RULE} conditions"),
                     );
                 }
-                let field = match FieldRef::parse(&c.field) {
-                    Ok(f) => Some(f),
-                    Err(e) => {
-                        self.problem(at, format!("field: {e}"));
-                        None
-                    }
+                let known = self.fields.iter().position(|(src, _)| *src == c.field);
+                let field = match known {
+                    Some(i) => Some(i),
+                    None => match FieldRef::parse(&c.field) {
+                        Ok(f) => {
+                            self.fields.push((c.field.clone(), f));
+                            Some(self.fields.len() - 1)
+                        }
+                        Err(e) => {
+                            self.problem(at, format!("field: {e}"));
+                            None
+                        }
+                    },
                 };
+                let vocabulary = field
+                    .and_then(|i| self.fields.get(i))
+                    .and_then(|(_, f)| f.vocabulary());
                 let op = match Kind::parse(&c.operator) {
-                    Some(kind) => self.operand(
-                        kind,
-                        c.value.as_ref(),
-                        c.case_insensitive,
-                        field.as_ref(),
-                        at,
-                    ),
+                    Some(kind) => {
+                        self.operand(kind, c.value.as_ref(), c.case_insensitive, vocabulary, at)
+                    }
                     None => {
                         let hint = if matches!(c.operator.as_str(), "and" | "or") {
                             " (`and`/`or` combine a group's `items`)"
@@ -368,7 +386,7 @@ impl Checker<'_> {
         kind: Kind,
         value: Option<&Value>,
         ci: bool,
-        field: Option<&FieldRef>,
+        vocabulary: Option<Vocabulary>,
         at: &str,
     ) -> Option<Op> {
         let name = kind.as_str();
@@ -380,7 +398,7 @@ impl Checker<'_> {
         };
         match kind {
             Kind::Exists => match value {
-                None => Some(Op::Exists(true)),
+                _ if empty => Some(Op::Exists(true)),
                 Some(Value::Bool(b)) => Some(Op::Exists(*b)),
                 Some(other) => {
                     self.problem(
@@ -392,6 +410,7 @@ impl Checker<'_> {
                     );
                     None
                 }
+                None => Some(Op::Exists(true)),
             },
             Kind::Regex => {
                 let pattern = match value {
@@ -417,7 +436,7 @@ impl Checker<'_> {
             Kind::In | Kind::Intersects => match value {
                 Some(Value::Array(items)) => {
                     let texts = self.list(name, items, at)?;
-                    self.literal(kind, texts, ci, field, at)
+                    self.literal(kind, texts, ci, vocabulary, at)
                 }
                 Some(other) => {
                     self.problem(
@@ -434,11 +453,11 @@ impl Checker<'_> {
             Kind::Equals => match value {
                 Some(Value::Array(items)) => {
                     let texts = self.list(name, items, at)?;
-                    self.literal(kind, texts, ci, field, at)
+                    self.literal(kind, texts, ci, vocabulary, at)
                 }
                 Some(v) => {
                     let text = self.scalar(name, v, at)?;
-                    self.literal(kind, text, ci, field, at)
+                    self.literal(kind, text, ci, vocabulary, at)
                 }
                 None => None,
             },
@@ -453,7 +472,7 @@ impl Checker<'_> {
                     }
                     Some(v) => {
                         let text = self.scalar(name, v, at)?;
-                        self.literal(kind, text, ci, field, at)
+                        self.literal(kind, text, ci, vocabulary, at)
                     }
                     None => None,
                 }
@@ -466,11 +485,10 @@ impl Checker<'_> {
         kind: Kind,
         texts: Texts<'static>,
         ci: bool,
-        field: Option<&FieldRef>,
+        vocabulary: Option<Vocabulary>,
         at: &str,
     ) -> Option<Op> {
         let texts = if ci { texts.lowercased() } else { texts };
-        let vocabulary = field.and_then(FieldRef::vocabulary);
         if let (Some(vocab), Kind::Equals | Kind::In | Kind::Intersects) = (vocabulary, kind) {
             let mut ok = true;
             for t in texts.items() {
@@ -632,6 +650,7 @@ pub(super) fn compile(s: &CorrelationSettings) -> Result<CompiledCorrelation, In
     }
 
     let mut slots = 0;
+    let mut fields = Vec::new();
     let mut regexes = 0;
     let mut seen_names = HashSet::new();
     let mut rules = Vec::with_capacity(set.rules.len());
@@ -642,6 +661,7 @@ pub(super) fn compile(s: &CorrelationSettings) -> Result<CompiledCorrelation, In
             rule_number: i + 1,
             rule: (!trimmed.is_empty()).then(|| clip(trimmed)),
             slots: &mut slots,
+            fields: &mut fields,
             regexes: &mut regexes,
             conditions: 0,
             too_deep_reported: false,
@@ -701,6 +721,7 @@ pub(super) fn compile(s: &CorrelationSettings) -> Result<CompiledCorrelation, In
                 min_weight,
                 rules,
                 slots,
+                fields: fields.into_iter().map(|(_, f)| f).collect(),
             })
         }
         _ => Err(InvalidCorrelation { problems }),

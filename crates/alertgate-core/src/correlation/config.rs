@@ -146,7 +146,10 @@ fn is_false(b: &bool) -> bool {
 /// this first (instead of an untagged enum) lets a malformed item get a message that says what is
 /// wrong with it.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a condition (an object with `field`) or a group (an object with `items`)"
+)]
 struct RawNode {
     field: Option<String>,
     operator: Option<String>,
@@ -296,6 +299,9 @@ mod tests {
                 .contains("both `field` and `items`")
         );
         assert!(node_error(json!({"field": "title"})).contains("has no `operator`"));
+        assert!(node_error(json!("title equals x")).contains(
+            "expected a condition (an object with `field`) or a group (an object with `items`)"
+        ));
         assert!(node_error(json!({"items": []})).contains("group has no `operator`"));
         assert!(
             node_error(json!({"operator": "or", "items": [], "value": 1}))

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::compile::{CompiledCorrelation, Mode, Test, Tree, Weight};
-use super::field::Subject;
+use super::field::{FieldRef, Subject, Texts};
 use super::operator::{compare, regex_matches, Op, Operand};
 use crate::alert::NormalizedAlert;
 use crate::ids::{IncidentId, WebhookId, WorkspaceId};
@@ -133,13 +133,13 @@ pub fn correlate(
             .filter(open)
             .filter(same_webhook)
             .filter(within(webhook));
-        if let Some(m) = best_by_rules(Scope::Webhook, webhook, &alert, pool) {
+        if let Some(m) = best_by_rules(Scope::Webhook, webhook, alert, pool) {
             return Some(m);
         }
     }
     if workspace.mode() == Mode::Rules {
         let pool = candidates.iter().filter(open).filter(within(workspace));
-        if let Some(m) = best_by_rules(Scope::Workspace, workspace, &alert, pool) {
+        if let Some(m) = best_by_rules(Scope::Workspace, workspace, alert, pool) {
             return Some(m);
         }
     }
@@ -166,20 +166,29 @@ pub fn correlate(
 fn best_by_rules<'c>(
     scope: Scope,
     cfg: &CompiledCorrelation,
-    alert: &Subject<'_>,
+    alert: Subject<'_>,
     pool: impl Iterator<Item = &'c Candidate>,
 ) -> Option<CorrelationMatch> {
+    let fields = cfg.fields.as_slice();
+    let mut ours = Side::new(alert, fields.len());
+    let mut theirs: Option<Side<'c>> = None;
     // Tests that read only the new alert are computed once, not once per candidate.
     let mut memo: Vec<Option<bool>> = vec![None; cfg.slots];
     let mut best: Option<(RankKey, &Candidate, Vec<&str>, Weight)> = None;
     for candidate in pool {
-        let theirs = candidate_subject(candidate);
+        let side = match theirs.as_mut() {
+            Some(side) => {
+                side.reset(candidate_subject(candidate));
+                side
+            }
+            None => theirs.insert(Side::new(candidate_subject(candidate), fields.len())),
+        };
         let mut score = Weight::ZERO;
         let mut matched = Vec::new();
         // Rules are in priority order, so the first one matched has the best priority.
         let mut best_priority = None;
         for rule in &cfg.rules {
-            if holds(&rule.root, alert, &theirs, &mut memo) {
+            if holds(&rule.root, fields, &mut ours, side, &mut memo) {
                 score = score.saturating_add_capped(rule.weight);
                 matched.push(rule.name.as_str());
                 best_priority.get_or_insert(rule.priority);
@@ -221,45 +230,85 @@ struct RankKey {
     incident_id: IncidentId,
 }
 
+/// One side of the comparison, each field read (and lowercased, where asked) at most once.
+struct Side<'a> {
+    subject: Subject<'a>,
+    /// Indexed by `field * 2 + case_insensitive`.
+    values: Vec<Option<Option<Texts<'a>>>>,
+}
+
+impl<'a> Side<'a> {
+    fn new(subject: Subject<'a>, fields: usize) -> Self {
+        Self {
+            subject,
+            values: vec![None; fields * 2],
+        }
+    }
+
+    fn reset(&mut self, subject: Subject<'a>) {
+        self.subject = subject;
+        self.values.iter_mut().for_each(|v| *v = None);
+    }
+
+    fn value(&mut self, fields: &[FieldRef], field: usize, ci: bool) -> Option<&Texts<'a>> {
+        let subject = self.subject;
+        let slot = self.values.get_mut(field * 2 + usize::from(ci))?;
+        let read = slot.get_or_insert_with(|| {
+            let read = fields.get(field).and_then(|f| f.read(&subject));
+            if ci {
+                read.map(|t| t.lowercased())
+            } else {
+                read
+            }
+        });
+        read.as_ref()
+    }
+}
+
 fn holds(
     tree: &Tree,
-    alert: &Subject<'_>,
-    theirs: &Subject<'_>,
+    fields: &[FieldRef],
+    ours: &mut Side<'_>,
+    theirs: &mut Side<'_>,
     memo: &mut [Option<bool>],
 ) -> bool {
     match tree {
-        Tree::All(items) => items.iter().all(|t| holds(t, alert, theirs, memo)),
-        Tree::Any(items) => items.iter().any(|t| holds(t, alert, theirs, memo)),
+        Tree::All(items) => items.iter().all(|t| holds(t, fields, ours, theirs, memo)),
+        Tree::Any(items) => items.iter().any(|t| holds(t, fields, ours, theirs, memo)),
         Tree::Test(test) if test.alert_only() => {
             if let Some(Some(known)) = memo.get(test.slot) {
                 return *known;
             }
-            let result = run(test, alert, theirs);
+            let result = run(test, fields, ours, theirs);
             if let Some(slot) = memo.get_mut(test.slot) {
                 *slot = Some(result);
             }
             result
         }
-        Tree::Test(test) => run(test, alert, theirs),
+        Tree::Test(test) => run(test, fields, ours, theirs),
     }
 }
 
-fn run(test: &Test, alert: &Subject<'_>, theirs: &Subject<'_>) -> bool {
-    let ours = test.field.read(alert);
+fn run(test: &Test, fields: &[FieldRef], ours: &mut Side<'_>, theirs: &mut Side<'_>) -> bool {
     let ci = test.case_insensitive;
     match &test.op {
-        Op::Exists(present) => ours.is_some() == *present,
-        Op::Regex(re) => ours.is_some_and(|v| regex_matches(re, &v)),
-        Op::Compare(kind, Operand::Literal(literal)) => match ours {
-            None => false,
-            Some(v) if ci => compare(*kind, &v.lowercased(), literal),
-            Some(v) => compare(*kind, &v, literal),
-        },
-        Op::Compare(kind, Operand::Candidate) => match (ours, test.field.read(theirs)) {
-            (Some(v), Some(o)) if ci => compare(*kind, &v.lowercased(), &o.lowercased()),
-            (Some(v), Some(o)) => compare(*kind, &v, &o),
-            _ => false,
-        },
+        Op::Exists(present) => ours.value(fields, test.field, false).is_some() == *present,
+        // A case-insensitive regex was compiled as such: it reads the text as it is.
+        Op::Regex(re) => ours
+            .value(fields, test.field, false)
+            .is_some_and(|v| regex_matches(re, v)),
+        Op::Compare(kind, Operand::Literal(literal)) => ours
+            .value(fields, test.field, ci)
+            .is_some_and(|v| compare(*kind, v, literal)),
+        Op::Compare(kind, Operand::Candidate) => {
+            let Some(v) = ours.value(fields, test.field, ci) else {
+                return false;
+            };
+            let Some(o) = theirs.value(fields, test.field, ci) else {
+                return false;
+            };
+            compare(*kind, v, o)
+        }
     }
 }
 

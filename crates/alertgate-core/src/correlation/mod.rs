@@ -81,7 +81,7 @@
 //! | `regex` | non-empty string | some text (or element) matches; unanchored — use `^…$`. Literal only |
 //! | `in` | array | every text (or element) of the field is one of the operand's |
 //! | `intersects` | array | the field and the operand share at least one text |
-//! | `exists` | `true`, `false` or none (= `true`) | `true`: the new alert's field reads as something; `false`: as nothing. Never looks at the candidate |
+//! | `exists` | `true`, `false`, or empty (= `true`) | `true`: the new alert's field reads as something; `false`: as nothing. Never looks at the candidate |
 //!
 //! Literals for `severity` and `status` with `equals`, `in` and `intersects` are checked against
 //! their vocabularies when saved, so `"Critical"` (without `case_insensitive`) or `"open"` is

@@ -4,6 +4,7 @@
 //! Throughout, a single text behaves as a one-element set where sets are compared; only
 //! `contains` tells a text (substring) from a list (membership), as users expect.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use regex::Regex;
@@ -83,22 +84,19 @@ pub(crate) enum Op {
 /// `kind` is never `Regex` or `Exists` here; they have operands of their own.
 pub(crate) fn compare(kind: Kind, value: &Texts<'_>, operand: &Texts<'_>) -> bool {
     match kind {
-        Kind::Equals => set(value) == set(operand),
+        Kind::Equals => match (value, operand) {
+            (Texts::One(v), Texts::One(o)) => v == o,
+            _ => Lookup::new(value).has_all(operand) && Lookup::new(operand).has_all(value),
+        },
         Kind::Intersects => {
-            let theirs = set(operand);
-            value.items().iter().any(|v| theirs.contains(v.as_ref()))
+            let theirs = Lookup::new(operand);
+            value.items().iter().any(|v| theirs.has(v))
         }
-        Kind::In => {
-            let allowed = set(operand);
-            value.items().iter().all(|v| allowed.contains(v.as_ref()))
-        }
+        Kind::In => Lookup::new(operand).has_all(value),
         Kind::Contains => match (value, operand) {
             (Texts::One(v), Texts::One(o)) => v.contains(o.as_ref()),
             (Texts::Many(vs), Texts::One(o)) => vs.iter().any(|v| v == o),
-            (_, Texts::Many(_)) => {
-                let ours = set(value);
-                operand.items().iter().all(|o| ours.contains(o.as_ref()))
-            }
+            (_, Texts::Many(_)) => Lookup::new(value).has_all(operand),
         },
         Kind::StartsWith => value
             .items()
@@ -113,14 +111,40 @@ pub(crate) fn regex_matches(re: &Regex, value: &Texts<'_>) -> bool {
     value.items().iter().any(|v| re.is_match(v))
 }
 
-fn set<'t>(t: &'t Texts<'_>) -> BTreeSet<&'t str> {
-    t.items().iter().map(|c| c.as_ref()).collect()
+/// Membership in a set of texts: a scan for the short lists rules usually hold, a tree beyond.
+enum Lookup<'t> {
+    Scan(&'t [Cow<'t, str>]),
+    Tree(BTreeSet<&'t str>),
+}
+
+impl<'t> Lookup<'t> {
+    const SCAN_UP_TO: usize = 16;
+
+    fn new(t: &'t Texts<'t>) -> Self {
+        let items = t.items();
+        if items.len() <= Self::SCAN_UP_TO {
+            Lookup::Scan(items)
+        } else {
+            Lookup::Tree(items.iter().map(|c| c.as_ref()).collect())
+        }
+    }
+
+    fn has(&self, x: &str) -> bool {
+        match self {
+            Lookup::Scan(items) => items.iter().any(|i| i == x),
+            Lookup::Tree(set) => set.contains(x),
+        }
+    }
+
+    /// Every text of `other` is in this set.
+    fn has_all(&self, other: &Texts<'_>) -> bool {
+        other.items().iter().all(|o| self.has(o))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
 
     fn one(s: &str) -> Texts<'_> {
         Texts::One(Cow::Borrowed(s))
@@ -204,6 +228,21 @@ mod tests {
             &many(&["a", "b"])
         ));
         assert!(compare(Kind::Intersects, &one("a"), &many(&["a", "b"])));
+    }
+
+    #[test]
+    fn long_lists_answer_like_short_ones() {
+        let long: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+        let long = Texts::Many(long.iter().map(|s| Cow::Borrowed(s.as_str())).collect());
+        let mut reversed = long.items().to_vec();
+        reversed.reverse();
+        let reversed = Texts::Many(reversed);
+        assert!(compare(Kind::Equals, &long, &reversed));
+        assert!(compare(Kind::In, &many(&["s5", "s99"]), &long));
+        assert!(!compare(Kind::In, &many(&["s5", "t"]), &long));
+        assert!(compare(Kind::Intersects, &many(&["x", "s42"]), &long));
+        assert!(compare(Kind::Contains, &long, &many(&["s1", "s2"])));
+        assert!(!compare(Kind::Equals, &long, &many(&["s1"])));
     }
 
     #[test]

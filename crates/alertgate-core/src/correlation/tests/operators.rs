@@ -211,6 +211,9 @@ fn exists_tests_presence_on_the_new_alert() {
         (c("labels.cluster", "exists", json!(true)), true),
         (c("labels.cluster", "exists", json!(false)), false),
         (c("labels.cluster", "exists", json!(null)), true),
+        (c("labels.cluster", "exists", json!("")), true),
+        (c("labels.cluster", "exists", json!([])), true),
+        (c("no.such.field", "exists", json!([])), false),
         (
             json!({"field": "no.such.field", "operator": "exists"}),
             false,

@@ -199,7 +199,7 @@ proptest! {
         match m.by {
             MatchedBy::Rules => {
                 prop_assert_eq!(cfg.mode(), Mode::Rules);
-                prop_assert!(m.score >= cfg.min_weight.as_f64());
+                prop_assert!(m.score >= cfg.min_match_weight());
                 prop_assert!(m.rules.iter().all(|r| cfg.rule_names().any(|n| n == r)));
             }
             MatchedBy::TimeWindow => {
