@@ -22,7 +22,9 @@
 //! each naming the rule (number and name), where in it, and what is wrong. Defaults:
 //! correlation off, window 5 minutes (1 minute to 24 hours), `min_match_weight` 0.5, rules
 //! enabled. Bounds: 50 rules, 50 conditions per rule, groups nested 5 deep (the root group
-//! counts), 20 regexes per rule set, each compiled within 256 KiB.
+//! counts), 20 regexes per rule set, each at most 1,000 characters and compiled within 256 KiB,
+//! literal lists of at most 1,000 values of at most 1,000 characters, rule names of at most 100
+//! characters, unique within the set.
 //!
 //! # Conditions
 //!
@@ -130,8 +132,9 @@ mod field;
 mod operator;
 
 pub use compile::{
-    CompiledCorrelation, ConfigProblem, CorrelationWindow, InvalidCorrelation, Mode, MAX_DEPTH,
-    MAX_RULES,
+    CompiledCorrelation, ConfigProblem, CorrelationWindow, InvalidCorrelation, Mode,
+    MAX_CONDITIONS_PER_RULE, MAX_DEPTH, MAX_LIST_VALUES, MAX_PATTERN_LEN, MAX_REGEXES, MAX_RULES,
+    MAX_RULE_NAME_LEN, MAX_VALUE_LEN, REGEX_SIZE_LIMIT,
 };
 pub use config::{
     Condition, CorrelationSettings, Group, Node, Rule, RuleSet, DEFAULT_MIN_MATCH_WEIGHT,
@@ -141,7 +144,7 @@ pub use engine::{
     candidate_query, correlate, Candidate, CandidateQuery, CorrelationMatch, Incoming, MatchedBy,
     Scope, MAX_CANDIDATES,
 };
-pub use field::NORMALIZED_FIELDS;
+pub use field::{MAX_FIELD_LEN, MAX_PATH_SEGMENTS, NORMALIZED_FIELDS};
 pub use operator::OPERATORS;
 
 #[cfg(test)]
