@@ -9,6 +9,7 @@
 
 pub mod alert;
 pub mod auth;
+pub mod correlation;
 pub mod error;
 pub mod fingerprint;
 pub mod ids;

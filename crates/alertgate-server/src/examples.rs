@@ -31,7 +31,7 @@ enum ClientAuth {
 
 fn client_auth(auth: &AuthMethod, secret: &str) -> ClientAuth {
     match auth {
-        AuthMethod::None => ClientAuth::None,
+        AuthMethod::None | AuthMethod::AwsSns { .. } => ClientAuth::None,
         AuthMethod::Bearer => ClientAuth::Header {
             name: "Authorization".into(),
             value: format!("Bearer {secret}"),

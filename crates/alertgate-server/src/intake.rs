@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
-use alertgate_core::auth::Headers;
+use alertgate_core::auth::{AuthMethod, Headers};
 use alertgate_core::ids::{DeliveryId, IncidentId};
 use alertgate_core::limits::{PayloadError, Warning};
 use alertgate_core::platforms::Decoded;
@@ -24,6 +24,7 @@ use alertgate_store::{DeliveryError, IngestItem, NewDelivery, WebhookContext};
 
 use crate::error::ApiError;
 use crate::redact::headers_for_log;
+use crate::sns::SnsAuthError;
 use crate::state::AppState;
 use crate::webhooks::CompiledWebhook;
 use crate::writer::WriteError;
@@ -107,7 +108,20 @@ pub async fn trigger(
     if !webhook.webhook.enabled {
         return record.refuse(IntakeError::Disabled).await;
     }
-    if let Err(e) =
+    if let AuthMethod::AwsSns { topic_arns } = &webhook.webhook.auth {
+        // SNS signs fields of the JSON envelope with a certificate alertgate must fetch.
+        match app.sns.verify(&bytes, topic_arns, received_at).await {
+            Ok(_) => {}
+            Err(SnsAuthError::Refused(e)) => return record.refuse(IntakeError::Auth(e)).await,
+            Err(SnsAuthError::CertificateUnavailable(why)) => {
+                tracing::warn!(%why, "SNS signing certificate unavailable");
+                let e = IntakeError::Upstream(
+                    "the SNS signing certificate could not be fetched".into(),
+                );
+                return record.refuse(e).await;
+            }
+        }
+    } else if let Err(e) =
         webhook
             .webhook
             .auth
@@ -123,6 +137,30 @@ pub async fn trigger(
     let docs = match (webhook.platform.decode)(&HttpHeaders(&headers), sanitized.value) {
         Ok(Decoded::Alerts(docs)) => docs,
         Ok(Decoded::Ignore { reason }) => return record.ignore(reason).await,
+        Ok(Decoded::SubscriptionConfirmation {
+            topic_arn,
+            subscribe_url,
+        }) => {
+            // The signature was verified above, so this really is Amazon asking.
+            return match app.sns.confirm(&subscribe_url).await {
+                Ok(()) => {
+                    tracing::info!(webhook = %webhook.webhook.id, %topic_arn, "SNS subscription confirmed");
+                    record.delivery.extracted = Some(json!({
+                        "sns_subscription": {"topic_arn": topic_arn, "subscribe_url": subscribe_url, "confirmed": true}
+                    }));
+                    record
+                        .ignore(format!("SNS subscription to {topic_arn} confirmed"))
+                        .await
+                }
+                Err(why) => {
+                    tracing::warn!(%why, "SNS subscription confirmation failed");
+                    let e = IntakeError::Upstream(format!(
+                        "the SNS subscription to {topic_arn} could not be confirmed"
+                    ));
+                    record.refuse(e).await
+                }
+            };
+        }
         Err(message) => return record.refuse(IntakeError::Decode(message)).await,
     };
     let mut alerts = Vec::with_capacity(docs.len());
@@ -226,7 +264,10 @@ impl Record<'_> {
         api.into_response()
     }
 
-    async fn ignore(self, reason: String) -> Response {
+    async fn ignore(mut self, reason: String) -> Response {
+        if self.delivery.extracted.is_none() {
+            self.delivery.extracted = Some(json!({ "ignored": reason }));
+        }
         let writer = self.app.writer.clone();
         match writer
             .submit(self.item(Vec::new(), Some(reason.clone())))

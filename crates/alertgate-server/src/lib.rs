@@ -8,7 +8,9 @@ pub mod config;
 pub mod error;
 pub mod examples;
 pub mod intake;
+pub mod outbound;
 pub mod redact;
+pub mod sns;
 pub mod state;
 pub mod webhooks;
 pub mod writer;
@@ -24,6 +26,32 @@ use alertgate_store::sqlite::SqliteStore;
 use alertgate_store::Store;
 
 pub use clock::{Clock, SystemClock};
+
+/// What the server talks to besides its store, injectable for tests.
+#[derive(Clone)]
+pub struct Runtime {
+    pub clock: Arc<dyn Clock>,
+    /// How SNS certificates are fetched and subscriptions confirmed.
+    pub sns: Arc<dyn sns::SnsTransport>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            sns: Arc::new(sns::HttpsTransport::default()),
+        }
+    }
+}
+
+impl Runtime {
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..Self::default()
+        }
+    }
+}
 pub use config::Config;
 pub use state::AppState;
 
@@ -92,8 +120,9 @@ impl RunningServer {
 pub async fn start(
     config: Config,
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    runtime: Runtime,
 ) -> anyhow::Result<RunningServer> {
+    let clock = runtime.clock.clone();
     let generated_admin_token = ensure_admin_token(&config, store.as_ref()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -102,7 +131,7 @@ pub async fn start(
     let config = Arc::new(config.with_bound_addr(addr));
     let shutdown = CancellationToken::new();
     let (writer, writer_task) = writer::Writer::spawn(store.clone(), clock.clone(), &config.writer);
-    let state = AppState::new(config.clone(), store, clock, writer);
+    let state = AppState::new(config.clone(), store, runtime, writer);
     let app = api::router(state.clone());
     let token = shutdown.clone();
     let task = tokio::spawn(async move {

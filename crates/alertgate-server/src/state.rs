@@ -19,22 +19,24 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub writer: Writer,
     pub webhooks: WebhookCache,
+    pub sns: Arc<crate::sns::SnsVerifier>,
 }
 
 impl AppState {
     pub fn new(
         config: Arc<Config>,
         store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
+        runtime: crate::Runtime,
         writer: Writer,
     ) -> Self {
         let webhooks = WebhookCache::new(store.clone(), config.webhook_cache_ttl_ms);
         Self {
             config,
             store,
-            clock,
+            clock: runtime.clock,
             writer,
             webhooks,
+            sns: Arc::new(crate::sns::SnsVerifier::new(runtime.sns)),
         }
     }
 }

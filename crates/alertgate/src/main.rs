@@ -2,14 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use alertgate_core::auth::Secret;
 use alertgate_server::config::{FileConfig, WriterConfig};
-use alertgate_server::{Config, SystemClock};
+use alertgate_server::{Config, Runtime};
 
 #[derive(Parser)]
 #[command(
@@ -154,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);
             let store = alertgate_server::open_store(&config)?;
-            let server = alertgate_server::start(config, store, Arc::new(SystemClock)).await?;
+            let server = alertgate_server::start(config, store, Runtime::default()).await?;
             if let Some(token) = &server.generated_admin_token {
                 println!(
                     "\nalertgate created an admin API token. It is shown only this once; keep it safe:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /api/v1, or set ALERTGATE_ADMIN_TOKEN to choose your own.\n"

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use alertgate_core::auth::Secret;
 use alertgate_server::clock::ManualClock;
-use alertgate_server::{Clock, Config, RunningServer, SystemClock};
+use alertgate_server::{Clock, Config, RunningServer, Runtime};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -35,18 +35,24 @@ pub fn config(dir: &std::path::Path) -> Config {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_with_clock(Arc::new(SystemClock)).await
+    spawn_with(Runtime::default()).await
 }
 
 pub async fn spawn_with_clock(clock: Arc<dyn Clock>) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    spawn_in(dir, clock).await
+    spawn_with(Runtime::with_clock(clock)).await
 }
 
-pub async fn spawn_in(dir: tempfile::TempDir, clock: Arc<dyn Clock>) -> TestApp {
+pub async fn spawn_with(runtime: Runtime) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_in(dir, runtime).await
+}
+
+pub async fn spawn_in(dir: tempfile::TempDir, runtime: Runtime) -> TestApp {
     let config = config(dir.path());
     let store = alertgate_server::open_store(&config).unwrap();
-    let server = alertgate_server::start(config, store, clock).await.unwrap();
+    let server = alertgate_server::start(config, store, runtime)
+        .await
+        .unwrap();
     TestApp {
         base: format!("http://{}", server.addr),
         client: reqwest::Client::new(),

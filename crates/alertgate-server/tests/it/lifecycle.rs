@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use alertgate_server::SystemClock;
+use alertgate_server::Runtime;
 
 use crate::helpers::*;
 
@@ -39,7 +39,7 @@ async fn acknowledged_alerts_survive_a_restart_and_in_flight_requests_are_answer
         }
     }
     let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
-    let app = spawn_in(dir, Arc::new(SystemClock)).await;
+    let app = spawn_in(dir, Runtime::default()).await;
     for id in &acknowledged {
         let inc = app.incident(id).await;
         assert_eq!(inc["alerts"].as_array().unwrap().len(), 1);
@@ -62,7 +62,7 @@ async fn the_admin_token_is_generated_once_when_none_is_configured() {
     };
     config.admin_token = None;
     let store = alertgate_server::open_store(&config).unwrap();
-    let first = alertgate_server::start(config.clone(), store, Arc::new(SystemClock))
+    let first = alertgate_server::start(config.clone(), store, Runtime::default())
         .await
         .unwrap();
     let token = first
@@ -82,7 +82,7 @@ async fn the_admin_token_is_generated_once_when_none_is_configured() {
     first.shutdown().await.unwrap();
 
     let store = alertgate_server::open_store(&config).unwrap();
-    let second = alertgate_server::start(config, store, Arc::new(SystemClock))
+    let second = alertgate_server::start(config, store, Runtime::default())
         .await
         .unwrap();
     assert!(second.generated_admin_token.is_none(), "shown only once");
