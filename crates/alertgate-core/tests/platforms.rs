@@ -143,6 +143,10 @@ fn check_platform(platform_id: &str, dir: &str) -> usize {
                 continue;
             }
             (Decoded::Alerts(docs), None) => docs,
+            (other, _) => {
+                fail(format!("unexpected decode result {other:?}"));
+                continue;
+            }
         };
         if docs.len() != expected.alerts.len() {
             fail(format!(

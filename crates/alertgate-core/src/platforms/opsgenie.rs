@@ -169,6 +169,7 @@ mod tests {
             match decode(&none, body).unwrap() {
                 Decoded::Alerts(docs) => assert_eq!(docs[0].status, want, "{action}"),
                 Decoded::Ignore { .. } => assert_eq!(want, None, "{action}"),
+                other => panic!("{action}: {other:?}"),
             }
         }
     }
