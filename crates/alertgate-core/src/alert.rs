@@ -78,7 +78,7 @@ impl NormalizedAlert {
 }
 
 /// Why an alert landed where it did. Stored with the alert and returned by the intake API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decision {
     /// No open alert had this identity: a new incident was opened.
@@ -91,6 +91,9 @@ pub enum Decision {
         alert_id: AlertId,
         occurrence_count: i64,
     },
+    /// No open alert had this identity, but the alert is related to an open incident (time
+    /// window or correlation rules) and joined it.
+    Correlated(crate::correlation::CorrelationMatch),
     /// The source reported a new state for an alert it sent before.
     StatusChanged {
         alert_id: AlertId,
@@ -107,6 +110,7 @@ impl Decision {
         match self {
             Decision::Created => "created",
             Decision::Deduplicated { .. } => "deduplicated",
+            Decision::Correlated(_) => "correlated",
             Decision::StatusChanged { to, .. } => match to {
                 AlertStatus::Firing => "reopened",
                 AlertStatus::Acknowledged => "acknowledged",

@@ -121,6 +121,9 @@ pub struct Webhook {
     pub severity: SeverityPolicy,
     #[serde(default)]
     pub dedup_window_hours: DedupWindow,
+    /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
+    #[serde(flatten)]
+    pub correlation: crate::correlation::CorrelationSettings,
     pub enabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -3,6 +3,7 @@
 //! only after the writer committed the alerts, the incident changes and that row.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 
 use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
 use alertgate_core::auth::{AuthMethod, Headers};
+use alertgate_core::correlation::CompiledCorrelation;
 use alertgate_core::ids::{DeliveryId, IncidentId};
 use alertgate_core::limits::{PayloadError, Warning};
 use alertgate_core::platforms::Decoded;
@@ -228,13 +230,28 @@ struct Record<'a> {
 }
 
 impl Record<'_> {
-    fn item(mut self, alerts: Vec<NormalizedAlert>, ignored: Option<String>) -> IngestItem {
+    async fn item(mut self, alerts: Vec<NormalizedAlert>, ignored: Option<String>) -> IngestItem {
+        let w = &self.webhook.webhook;
+        let workspace_correlation = if alerts.is_empty() {
+            Arc::new(CompiledCorrelation::off())
+        } else {
+            match self.app.workspace_correlation.get(w.workspace_id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "workspace correlation settings unavailable; not correlating across webhooks");
+                    Arc::new(CompiledCorrelation::off())
+                }
+            }
+        };
         self.delivery.latency_us = self.started.elapsed().as_micros() as i64;
         IngestItem {
             webhook: WebhookContext {
-                id: self.webhook.webhook.id,
-                workspace_id: self.webhook.webhook.workspace_id,
-                dedup_window: self.webhook.webhook.dedup_window_hours,
+                id: w.id,
+                workspace_id: w.workspace_id,
+                platform: self.webhook.platform.id,
+                dedup_window: w.dedup_window_hours,
+                correlation: self.webhook.correlation.clone(),
+                workspace_correlation,
             },
             delivery: self.delivery,
             alerts,
@@ -258,7 +275,7 @@ impl Record<'_> {
             message: api.message.clone(),
         });
         let writer = self.app.writer.clone();
-        if let Err(e) = writer.submit(self.item(Vec::new(), None)).await {
+        if let Err(e) = writer.submit(self.item(Vec::new(), None).await).await {
             tracing::warn!(error = %e, "could not record a refused delivery");
         }
         api.into_response()
@@ -270,7 +287,7 @@ impl Record<'_> {
         }
         let writer = self.app.writer.clone();
         match writer
-            .submit(self.item(Vec::new(), Some(reason.clone())))
+            .submit(self.item(Vec::new(), Some(reason.clone())).await)
             .await
         {
             Ok(result) => (
@@ -295,7 +312,7 @@ impl Record<'_> {
     async fn accept(self, alerts: Vec<NormalizedAlert>) -> Response {
         let warnings = self.delivery.warnings.clone();
         let writer = self.app.writer.clone();
-        match writer.submit(self.item(alerts, None)).await {
+        match writer.submit(self.item(alerts, None).await).await {
             Ok(result) => {
                 let status = StatusCode::from_u16(result.status_code).unwrap_or(StatusCode::OK);
                 let first = result.outcomes.first().cloned();

@@ -9,7 +9,7 @@ use alertgate_store::Store;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::webhooks::WebhookCache;
+use crate::webhooks::{WebhookCache, WorkspaceCorrelationCache};
 use crate::writer::Writer;
 
 #[derive(Clone)]
@@ -19,6 +19,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub writer: Writer,
     pub webhooks: WebhookCache,
+    pub workspace_correlation: WorkspaceCorrelationCache,
     pub sns: Arc<crate::sns::SnsVerifier>,
 }
 
@@ -30,7 +31,10 @@ impl AppState {
         writer: Writer,
     ) -> Self {
         let webhooks = WebhookCache::new(store.clone(), config.webhook_cache_ttl_ms);
+        let workspace_correlation =
+            WorkspaceCorrelationCache::new(store.clone(), config.webhook_cache_ttl_ms);
         Self {
+            workspace_correlation,
             config,
             store,
             clock: runtime.clock,

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use alertgate_core::correlation::{CompiledCorrelation, CorrelationSettings};
+use alertgate_core::ids::WorkspaceId;
 use alertgate_core::mapping::CompiledMapping;
 use alertgate_core::platforms::{self, Platform};
 use alertgate_core::webhook::Webhook;
@@ -19,6 +21,7 @@ pub struct CompiledWebhook {
     pub mapping: CompiledMapping,
     /// Header names to redact beyond the usual ones (the auth method's own).
     pub secret_headers: Vec<String>,
+    pub correlation: Arc<CompiledCorrelation>,
 }
 
 impl CompiledWebhook {
@@ -32,11 +35,13 @@ impl CompiledWebhook {
             .into_iter()
             .map(str::to_string)
             .collect();
+        let correlation = Arc::new(webhook.correlation.compile().map_err(|e| e.to_string())?);
         Ok(Self {
             webhook,
             platform,
             mapping,
             secret_headers,
+            correlation,
         })
     }
 }
@@ -95,6 +100,76 @@ impl WebhookCache {
     pub fn invalidate(&self, token: &str) {
         if let Ok(mut map) = self.entries.write() {
             map.remove(token);
+        }
+    }
+}
+
+/// The settings key that holds a workspace's correlation settings.
+pub fn workspace_correlation_key(workspace: WorkspaceId) -> String {
+    format!("workspace_correlation:{workspace}")
+}
+
+/// Each workspace's compiled correlation settings, cached like webhooks.
+#[derive(Clone)]
+pub struct WorkspaceCorrelationCache {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    entries: Arc<RwLock<HashMap<WorkspaceId, (Arc<CompiledCorrelation>, Instant)>>>,
+}
+
+impl WorkspaceCorrelationCache {
+    pub fn new(store: Arc<dyn Store>, ttl_ms: u64) -> Self {
+        Self {
+            store,
+            ttl: Duration::from_millis(ttl_ms),
+            entries: Arc::default(),
+        }
+    }
+
+    /// The workspace's settings as stored (defaults when never set).
+    pub async fn settings(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<CorrelationSettings, StoreError> {
+        match self
+            .store
+            .get_setting(&workspace_correlation_key(workspace))
+            .await?
+        {
+            None => Ok(CorrelationSettings::default()),
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+            }
+        }
+    }
+
+    pub async fn get(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Arc<CompiledCorrelation>, StoreError> {
+        if let Ok(map) = self.entries.read() {
+            if let Some((hit, at)) = map.get(&workspace) {
+                if at.elapsed() < self.ttl {
+                    return Ok(hit.clone());
+                }
+            }
+        }
+        let compiled = match self.settings(workspace).await?.compile() {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::error!(error = %e, "stored workspace correlation settings do not compile");
+                Arc::new(CompiledCorrelation::off())
+            }
+        };
+        if let Ok(mut map) = self.entries.write() {
+            map.insert(workspace, (compiled.clone(), Instant::now()));
+        }
+        Ok(compiled)
+    }
+
+    pub fn invalidate(&self, workspace: WorkspaceId) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(&workspace);
         }
     }
 }

@@ -66,4 +66,15 @@ pub trait Store: Send + Sync + 'static {
         id: IncidentId,
     ) -> Result<Option<IncidentDetail>>;
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>>;
+
+    /// Acknowledge or resolve an incident on a person's behalf, serialized with intake. `None`
+    /// when it does not exist in the workspace. Resolving also resolves its open alerts, so a
+    /// repeat opens a new incident.
+    async fn incident_action(
+        &self,
+        workspace: WorkspaceId,
+        id: IncidentId,
+        action: IncidentAction,
+        now: Timestamp,
+    ) -> Result<Option<Incident>>;
 }

@@ -1,6 +1,10 @@
 //! What the store takes in and gives back.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use alertgate_core::correlation::CompiledCorrelation;
 use serde_json::Value;
 
 use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
@@ -37,11 +41,17 @@ pub struct DeliveryError {
 }
 
 /// The webhook-level context triage needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebhookContext {
     pub id: WebhookId,
     pub workspace_id: WorkspaceId,
+    /// The webhook's platform id (the alerts' `source` for correlation).
+    pub platform: &'static str,
     pub dedup_window: DedupWindow,
+    /// The webhook's correlation settings, compiled.
+    pub correlation: Arc<CompiledCorrelation>,
+    /// The workspace's correlation settings, compiled.
+    pub workspace_correlation: Arc<CompiledCorrelation>,
 }
 
 /// One unit of work for [`crate::Store::ingest`]: a delivery and the alerts it carried (none when
@@ -75,14 +85,21 @@ pub struct Incident {
     pub id: IncidentId,
     pub workspace_id: WorkspaceId,
     pub webhook_id: WebhookId,
+    /// The platform id of the webhook that opened it.
+    pub platform: String,
     pub title: String,
+    pub description: Option<String>,
+    pub source_url: Option<String>,
     pub severity: Severity,
     pub status: IncidentStatus,
     pub services: Vec<String>,
     pub alert_count: i64,
+    /// Alerts that joined by correlation (not the one that opened it).
+    pub correlated_alert_count: i64,
     pub occurrence_count: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub last_alert_at: Timestamp,
     pub acknowledged_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
 }
@@ -115,6 +132,25 @@ pub struct IncidentDetail {
     #[serde(flatten)]
     pub incident: Incident,
     pub alerts: Vec<Alert>,
+    /// State changes, oldest first (creation is `created_at`).
+    pub timeline: Vec<IncidentEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentEvent {
+    pub at: Timestamp,
+    /// `acknowledged`, `resolved`, `reopened`, `alert_correlated`, `severity_raised`.
+    pub kind: String,
+    /// `source` (a platform's event) or `api` (a person or a script).
+    pub actor: String,
+    pub detail: Value,
+}
+
+/// What a person (or script) does to an incident through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentAction {
+    Acknowledge,
+    Resolve,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use alertgate_core::ids::{IncidentId, WebhookId};
 use alertgate_core::{IncidentStatus, Severity};
-use alertgate_store::{IncidentDetail, IncidentQuery};
+use alertgate_store::{Incident, IncidentAction, IncidentDetail, IncidentQuery};
 
-use super::auth::Caller;
+use super::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -59,4 +59,39 @@ pub async fn get(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("incident"))
+}
+
+async fn act(
+    caller: Caller,
+    app: AppState,
+    id: String,
+    action: IncidentAction,
+) -> Result<Json<Incident>, ApiError> {
+    caller.require(Role::Responder)?;
+    let id: IncidentId = id.parse().map_err(|_| ApiError::not_found("incident"))?;
+    app.store
+        .incident_action(caller.workspace, id, action, app.clock.now())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("incident"))
+}
+
+/// `POST /api/v1/incidents/{id}/acknowledge`: someone is on it. Idempotent; a resolved incident
+/// stays resolved.
+pub async fn acknowledge(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, ApiError> {
+    act(caller, app, id, IncidentAction::Acknowledge).await
+}
+
+/// `POST /api/v1/incidents/{id}/resolve`: resolve the incident and its open alerts; the next
+/// alert with the same identity opens a new incident.
+pub async fn resolve(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, ApiError> {
+    act(caller, app, id, IncidentAction::Resolve).await
 }

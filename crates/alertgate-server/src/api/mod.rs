@@ -1,6 +1,7 @@
 //! The HTTP surface: intake, the management API under `/api/v1`, health endpoints.
 
 mod auth;
+mod correlation;
 mod health;
 mod incidents;
 mod json;
@@ -36,7 +37,10 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/examples", get(webhooks::examples))
         .route("/incidents", get(incidents::list))
-        .route("/incidents/{id}", get(incidents::get));
+        .route("/incidents/{id}", get(incidents::get))
+        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/correlation", get(correlation::get).put(correlation::put));
     Router::new()
         .route("/webhook/{token}/trigger", post(crate::intake::trigger))
         .route("/healthz", get(health::healthz))

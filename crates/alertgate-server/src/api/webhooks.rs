@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use alertgate_core::auth::{AuthMethod, Secret};
+use alertgate_core::correlation::{CorrelationSettings, RuleSet};
 use alertgate_core::ids::{DeliveryId, WebhookId, WorkspaceId};
 use alertgate_core::mapping::FieldMapping;
 use alertgate_core::platforms;
@@ -31,7 +32,6 @@ use crate::error::ApiError;
 use crate::state::{new_token, AppState};
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     #[serde(default = "generic")]
     platform: String,
@@ -45,6 +45,9 @@ pub struct CreateWebhook {
     severity_mapping: BTreeMap<String, Severity>,
     default_severity: Option<Severity>,
     dedup_window_hours: Option<i64>,
+    /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
+    #[serde(flatten)]
+    correlation: CorrelationSettings,
     /// Defaults to the platform's authentication.
     auth: Option<AuthMethod>,
     /// Use this secret instead of a generated one (e.g. the one PagerDuty shows for a subscription).
@@ -66,6 +69,9 @@ pub struct UpdateWebhook {
     severity_mapping: Option<BTreeMap<String, Severity>>,
     default_severity: Option<Severity>,
     dedup_window_hours: Option<i64>,
+    enable_correlation: Option<bool>,
+    correlation_window_minutes: Option<i64>,
+    correlation_rules: Option<RuleSet>,
     auth: Option<AuthMethod>,
     enabled: Option<bool>,
 }
@@ -87,6 +93,8 @@ pub struct WebhookOut {
     severity_mapping: BTreeMap<String, Severity>,
     default_severity: Severity,
     dedup_window_hours: DedupWindow,
+    #[serde(flatten)]
+    correlation: CorrelationSettings,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -119,6 +127,7 @@ impl WebhookOut {
             severity_mapping: w.severity.map.clone(),
             default_severity: w.severity.default,
             dedup_window_hours: w.dedup_window_hours,
+            correlation: w.correlation.clone(),
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -153,6 +162,29 @@ fn check_mapping(m: &FieldMapping) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Correlation settings are checked (and regexes compiled) when saved; every problem is listed.
+pub fn check_correlation(c: &CorrelationSettings) -> Result<(), ApiError> {
+    c.compile()
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request("invalid_correlation_rules", e.to_string()))
+}
+
+const CREATE_FIELDS: &[&str] = &[
+    "platform",
+    "name",
+    "description",
+    "field_mapping",
+    "severity_mapping",
+    "default_severity",
+    "dedup_window_hours",
+    "enable_correlation",
+    "correlation_window_minutes",
+    "correlation_rules",
+    "auth",
+    "secret",
+    "enabled",
+];
+
 fn check_auth(a: &AuthMethod) -> Result<(), ApiError> {
     a.validate().map_err(|e| invalid(format!("auth: {e}")))
 }
@@ -160,9 +192,25 @@ fn check_auth(a: &AuthMethod) -> Result<(), ApiError> {
 pub async fn create(
     caller: Caller,
     State(app): State<AppState>,
-    ApiJson(req): ApiJson<CreateWebhook>,
+    ApiJson(raw): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Admin)?;
+    if let Some(unknown) = raw
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "unknown field `{}`, expected one of: {}",
+                unknown.chars().take(40).collect::<String>(),
+                CREATE_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let req: CreateWebhook = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    check_correlation(&req.correlation)?;
     let platform = platforms::get(&req.platform).ok_or_else(|| {
         let known: Vec<_> = platforms::ALL.iter().map(|p| p.id).collect();
         invalid(format!(
@@ -205,6 +253,7 @@ pub async fn create(
             default: req.default_severity.unwrap_or(Severity::Medium),
         },
         dedup_window_hours,
+        correlation: req.correlation,
         enabled: req.enabled.unwrap_or(true),
         created_at: now,
         updated_at: now,
@@ -277,6 +326,16 @@ pub async fn update(
     if let Some(h) = req.dedup_window_hours {
         w.dedup_window_hours = DedupWindow::try_from(h).map_err(invalid)?;
     }
+    if let Some(on) = req.enable_correlation {
+        w.correlation.enable_correlation = on;
+    }
+    if let Some(m) = req.correlation_window_minutes {
+        w.correlation.correlation_window_minutes = m;
+    }
+    if let Some(rules) = req.correlation_rules {
+        w.correlation.correlation_rules = rules;
+    }
+    check_correlation(&w.correlation)?;
     if let Some(auth) = req.auth {
         check_auth(&auth)?;
         if auth.needs_secret() && w.secrets.is_empty() {

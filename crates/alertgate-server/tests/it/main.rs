@@ -4,6 +4,7 @@
 mod api;
 mod clients;
 mod concurrency;
+mod correlation;
 mod helpers;
 mod intake;
 mod lifecycle;

@@ -18,21 +18,38 @@ CREATE TABLE webhooks (
 CREATE INDEX webhooks_workspace ON webhooks (workspace_id, id);
 
 CREATE TABLE incidents (
-    id               TEXT PRIMARY KEY,
-    workspace_id     TEXT NOT NULL,
-    webhook_id       TEXT NOT NULL,
-    title            TEXT NOT NULL,
-    severity         TEXT NOT NULL,
-    status           TEXT NOT NULL,      -- open | acknowledged | resolved
-    services         TEXT NOT NULL,      -- JSON array
-    alert_count      INTEGER NOT NULL,
-    occurrence_count INTEGER NOT NULL,
-    created_at       INTEGER NOT NULL,
-    updated_at       INTEGER NOT NULL,
-    acknowledged_at  INTEGER,
-    resolved_at      INTEGER
+    id                     TEXT PRIMARY KEY,
+    workspace_id           TEXT NOT NULL,
+    webhook_id             TEXT NOT NULL,
+    platform               TEXT NOT NULL,      -- the first alert's platform id
+    title                  TEXT NOT NULL,
+    description            TEXT,
+    source_url             TEXT,
+    severity               TEXT NOT NULL,      -- the highest of its alerts'
+    status                 TEXT NOT NULL,      -- open | acknowledged | resolved
+    services               TEXT NOT NULL,      -- JSON array, union of its alerts'
+    alert_count            INTEGER NOT NULL,
+    correlated_alert_count INTEGER NOT NULL,
+    occurrence_count       INTEGER NOT NULL,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL,
+    last_alert_at          INTEGER NOT NULL,   -- last alert created, deduplicated or correlated into it
+    acknowledged_at        INTEGER,
+    resolved_at            INTEGER
 );
 CREATE INDEX incidents_workspace ON incidents (workspace_id, id);
+-- Correlation looks for recent unresolved incidents of a workspace.
+CREATE INDEX incidents_open ON incidents (workspace_id, last_alert_at) WHERE status <> 'resolved';
+
+-- State changes of an incident (its creation is the incident row itself).
+CREATE TABLE incident_events (
+    incident_id TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,      -- acknowledged | resolved | reopened | alert_correlated | severity_raised
+    actor       TEXT NOT NULL,      -- "source" or "api"
+    detail      TEXT NOT NULL       -- JSON
+);
+CREATE INDEX incident_events_incident ON incident_events (incident_id, at);
 
 CREATE TABLE alerts (
     id               TEXT PRIMARY KEY,

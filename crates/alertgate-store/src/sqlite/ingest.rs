@@ -1,12 +1,21 @@
-//! The group-commit transaction: triage every alert of every delivery in the batch, write the
-//! alerts, incident changes and delivery rows, commit once.
+//! The group-commit transaction: triage every alert of every delivery in the batch (dedup,
+//! correlation, lifecycle), write the alerts, incident changes and delivery rows, commit once.
+//!
+//! Incident state:
+//! - opened by its first alert; resolved when every alert is resolved (by the sources) or by a
+//!   person through the API (which resolves its open alerts too);
+//! - acknowledged by a person, or when every unresolved alert is acknowledged at its source;
+//! - back to open only when a source says an acknowledged alert fires again (unacknowledge,
+//!   reopen) — a mere repeat of a firing alert does not undo a person's acknowledgement.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::json;
 
 use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
+use alertgate_core::correlation::{self, Candidate, Incoming};
 use alertgate_core::ids::{AlertId, IncidentId};
 use alertgate_core::triage::{self, Action, OpenAlert};
-use alertgate_core::{AlertStatus, IncidentStatus, Timestamp};
+use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
 use crate::model::*;
@@ -56,23 +65,37 @@ fn ingest_one(tx: &Transaction<'_>, item: IngestItem, now: Timestamp) -> Result<
         d.received_at.as_millis(),
         d.source_addr,
         d.method,
-        json(&d.headers)?,
+        json_text(&d.headers)?,
         d.body,
         status_code,
         outcome,
         (200..300).contains(&status_code),
-        d.error.as_ref().map(json).transpose()?,
-        d.extracted.as_ref().map(json).transpose()?,
-        json(&d.warnings)?,
-        json(&outcomes)?,
+        d.error.as_ref().map(json_text).transpose()?,
+        d.extracted.as_ref().map(json_text).transpose()?,
+        json_text(&d.warnings)?,
+        json_text(&outcomes)?,
         d.latency_us,
     ])?;
-    let _ = item.ignored_reason;
     Ok(IngestResult {
         delivery_id: d.id,
         status_code,
         outcomes,
     })
+}
+
+fn outcome(
+    incident: Option<IncidentId>,
+    alert: Option<AlertId>,
+    count: i64,
+    decision: Decision,
+) -> AlertOutcome {
+    AlertOutcome {
+        incident_id: incident,
+        alert_id: alert,
+        status: decision.status_word().to_string(),
+        occurrence_count: count,
+        decision,
+    }
 }
 
 fn triage_alert(
@@ -90,41 +113,36 @@ fn triage_alert(
     );
     match action {
         Action::OpenIncident => {
-            let incident_id = IncidentId::new(now, rand::random());
             let alert_id = AlertId::new(now, rand::random());
-            let services = json(&alert.services)?;
+            if let Some(m) = correlate(tx, item, alert, now)? {
+                let incident_id = m.incident_id;
+                let decision = Decision::Correlated(m);
+                insert_alert(tx, item, alert, alert_id, incident_id, &decision, now)?;
+                join_incident(tx, incident_id, alert, &decision, now)?;
+                return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
+            }
+            let incident_id = IncidentId::new(now, rand::random());
             tx.prepare_cached(
-                "INSERT INTO incidents (id, workspace_id, webhook_id, title, severity, status, services,
-                    alert_count, occurrence_count, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, 1, 1, ?7, ?7)",
+                "INSERT INTO incidents (id, workspace_id, webhook_id, platform, title, description,
+                    source_url, severity, status, services, alert_count, correlated_alert_count,
+                    occurrence_count, created_at, updated_at, last_alert_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, 1, 0, 1, ?10, ?10, ?10)",
             )?
             .execute(params![
                 incident_id.to_string(),
                 item.webhook.workspace_id.to_string(),
                 item.webhook.id.to_string(),
+                item.webhook.platform,
                 alert.title,
+                alert.description,
+                alert.source_url,
                 alert.severity.as_str(),
-                services,
+                json_text(&alert.services)?,
                 now.as_millis(),
             ])?;
             let decision = Decision::Created;
-            insert_alert(
-                tx,
-                item,
-                alert,
-                alert_id,
-                incident_id,
-                &services,
-                &decision,
-                now,
-            )?;
-            Ok(AlertOutcome {
-                incident_id: Some(incident_id),
-                alert_id: Some(alert_id),
-                status: decision.status_word().to_string(),
-                occurrence_count: 1,
-                decision,
-            })
+            insert_alert(tx, item, alert, alert_id, incident_id, &decision, now)?;
+            Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
         Action::Deduplicate { into } => {
             let count = into.occurrence_count + 1;
@@ -133,14 +151,16 @@ fn triage_alert(
                  WHERE id = ?1",
             )?
             .execute(params![into.alert_id.to_string(), count, now.as_millis()])?;
-            let reopened = into.status != AlertStatus::Firing;
             tx.prepare_cached(
-                "UPDATE incidents SET occurrence_count = occurrence_count + 1, updated_at = ?2
+                "UPDATE incidents SET occurrence_count = occurrence_count + 1, updated_at = ?2,
+                    last_alert_at = ?2
                  WHERE id = ?1",
             )?
             .execute(params![into.incident_id.to_string(), now.as_millis()])?;
-            if reopened {
-                refresh_incident_status(tx, into.incident_id, now)?;
+            if into.status == AlertStatus::Acknowledged {
+                // The source un-acknowledged it (PagerDuty `unacknowledged`, Opsgenie
+                // `UnAcknowledge`): the incident needs attention again.
+                refresh_incident_status(tx, into.incident_id, true, now)?;
             }
             let decision = Decision::Deduplicated {
                 dedup_key: alert.dedup_key.clone(),
@@ -148,13 +168,12 @@ fn triage_alert(
                 alert_id: into.alert_id,
                 occurrence_count: count,
             };
-            Ok(AlertOutcome {
-                incident_id: Some(into.incident_id),
-                alert_id: Some(into.alert_id),
-                status: decision.status_word().to_string(),
-                occurrence_count: count,
+            Ok(outcome(
+                Some(into.incident_id),
+                Some(into.alert_id),
+                count,
                 decision,
-            })
+            ))
         }
         Action::Transition { alert: open, to } => {
             let resolved_at = (to == AlertStatus::Resolved).then_some(now.as_millis());
@@ -167,43 +186,177 @@ fn triage_alert(
                 now.as_millis(),
                 resolved_at
             ])?;
-            refresh_incident_status(tx, open.incident_id, now)?;
+            refresh_incident_status(tx, open.incident_id, false, now)?;
             let decision = Decision::StatusChanged {
                 alert_id: open.alert_id,
                 from: open.status,
                 to,
             };
-            Ok(AlertOutcome {
-                incident_id: Some(open.incident_id),
-                alert_id: Some(open.alert_id),
-                status: decision.status_word().to_string(),
-                occurrence_count: open.occurrence_count,
+            Ok(outcome(
+                Some(open.incident_id),
+                Some(open.alert_id),
+                open.occurrence_count,
                 decision,
-            })
+            ))
         }
-        Action::Ignore { reason } => {
-            let decision = Decision::Ignored {
+        Action::Ignore { reason } => Ok(outcome(
+            None,
+            None,
+            0,
+            Decision::Ignored {
                 reason: reason.to_string(),
-            };
-            Ok(AlertOutcome {
-                incident_id: None,
-                alert_id: None,
-                status: decision.status_word().to_string(),
-                occurrence_count: 0,
-                decision,
-            })
-        }
+            },
+        )),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Ask the correlation engine whether the alert joins a recent open incident.
+fn correlate(
+    tx: &Transaction<'_>,
+    item: &IngestItem,
+    alert: &NormalizedAlert,
+    now: Timestamp,
+) -> Result<Option<correlation::CorrelationMatch>> {
+    let ctx = &item.webhook;
+    let Some(query) =
+        correlation::candidate_query(&ctx.correlation, &ctx.workspace_correlation, now)
+    else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT i.id, i.webhook_id, i.title, i.description, i.severity, i.services, i.status,
+                i.platform, i.source_url, i.last_alert_at,
+                (SELECT a.payload FROM alerts a WHERE a.incident_id = i.id ORDER BY a.id LIMIT 1)
+         FROM incidents i
+         WHERE i.workspace_id = ?1 AND i.status <> 'resolved' AND i.last_alert_at >= ?2 {}
+         ORDER BY i.last_alert_at DESC LIMIT {}",
+        if query.across_webhooks {
+            ""
+        } else {
+            "AND i.webhook_id = ?3"
+        },
+        correlation::MAX_CANDIDATES
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let ws = ctx.workspace_id.to_string();
+    let since = query.since.as_millis();
+    let webhook = ctx.id.to_string();
+    let mut rows = if query.across_webhooks {
+        stmt.query(params![ws, since])?
+    } else {
+        stmt.query(params![ws, since, webhook])?
+    };
+    let mut candidates = Vec::new();
+    while let Some(r) = rows.next()? {
+        let status: String = r.get(6)?;
+        let payload: Option<String> = r.get(10)?;
+        candidates.push(Candidate {
+            incident_id: r.get::<_, String>(0)?.parse().map_err(corrupt)?,
+            webhook_id: r.get::<_, String>(1)?.parse().map_err(corrupt)?,
+            workspace_id: ctx.workspace_id,
+            title: r.get(2)?,
+            description: r.get(3)?,
+            severity: r.get::<_, String>(4)?.parse().map_err(corrupt)?,
+            services: serde_json::from_str(&r.get::<_, String>(5)?).map_err(corrupt)?,
+            status: IncidentStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
+            source: r.get(7)?,
+            source_url: r.get(8)?,
+            last_alert_at: Timestamp::from_millis(r.get(9)?),
+            payload: payload
+                .map(|p| serde_json::from_str(&p))
+                .transpose()
+                .map_err(corrupt)?
+                .unwrap_or_default(),
+        });
+    }
+    let incoming = Incoming {
+        alert,
+        webhook_id: ctx.id,
+        workspace_id: ctx.workspace_id,
+        platform: ctx.platform,
+    };
+    Ok(correlation::correlate(
+        &incoming,
+        &ctx.correlation,
+        &ctx.workspace_correlation,
+        &candidates,
+        now,
+    ))
+}
+
+/// Fold a correlated alert into its incident: counts, services, severity (raised, never
+/// lowered), and a timeline entry.
+fn join_incident(
+    tx: &Transaction<'_>,
+    incident: IncidentId,
+    alert: &NormalizedAlert,
+    decision: &Decision,
+    now: Timestamp,
+) -> Result<()> {
+    let (severity, services): (String, String) = tx
+        .prepare_cached("SELECT severity, services FROM incidents WHERE id = ?1")?
+        .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let old: Severity = severity.parse().map_err(corrupt)?;
+    let mut services: Vec<String> = serde_json::from_str(&services).map_err(corrupt)?;
+    services.extend(alert.services.iter().cloned());
+    services.sort();
+    services.dedup();
+    let new = old.max(alert.severity);
+    tx.prepare_cached(
+        "UPDATE incidents SET alert_count = alert_count + 1,
+            correlated_alert_count = correlated_alert_count + 1,
+            occurrence_count = occurrence_count + 1, severity = ?2, services = ?3,
+            updated_at = ?4, last_alert_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        incident.to_string(),
+        new.as_str(),
+        json_text(&services)?,
+        now.as_millis()
+    ])?;
+    event(
+        tx,
+        incident,
+        now,
+        "alert_correlated",
+        "source",
+        &json!({ "title": alert.title, "decision": decision }),
+    )?;
+    if new > old {
+        event(
+            tx,
+            incident,
+            now,
+            "severity_raised",
+            "source",
+            &json!({ "from": old, "to": new }),
+        )?;
+    }
+    Ok(())
+}
+
+fn event(
+    tx: &Transaction<'_>,
+    incident: IncidentId,
+    at: Timestamp,
+    kind: &str,
+    actor: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![incident.to_string(), at.as_millis(), kind, actor, json_text(detail)?])?;
+    Ok(())
+}
+
 fn insert_alert(
     tx: &Transaction<'_>,
     item: &IngestItem,
     alert: &NormalizedAlert,
     alert_id: AlertId,
     incident_id: IncidentId,
-    services_json: &str,
     decision: &Decision,
     now: Timestamp,
 ) -> Result<()> {
@@ -223,12 +376,12 @@ fn insert_alert(
         alert.description,
         alert.severity.as_str(),
         alert.raw_severity,
-        services_json,
+        json_text(&alert.services)?,
         alert.source_url,
         now.as_millis(),
-        json(decision)?,
+        json_text(decision)?,
         item.delivery.id.to_string(),
-        json(&alert.payload)?,
+        json_text(&alert.payload)?,
     ])?;
     Ok(())
 }
@@ -271,36 +424,108 @@ fn find_open_alert(
     .transpose()
 }
 
-/// Derive an incident's state from its alerts: open while any fires, acknowledged while every
-/// unresolved alert is acknowledged, resolved when all are resolved.
+/// Re-derive an incident's state after a source changed one of its alerts (see the module docs).
+/// `reopened`: an acknowledged alert fires again.
 fn refresh_incident_status(
     tx: &Transaction<'_>,
     incident: IncidentId,
+    reopened: bool,
     now: Timestamp,
 ) -> Result<()> {
-    let (firing, acked): (i64, i64) = tx
+    let (firing, acked, current): (i64, i64, String) = tx
         .prepare_cached(
-            "SELECT COALESCE(SUM(status = 'firing'), 0), COALESCE(SUM(status = 'acknowledged'), 0)
-             FROM alerts WHERE incident_id = ?1",
+            "SELECT COALESCE(SUM(a.status = 'firing'), 0), COALESCE(SUM(a.status = 'acknowledged'), 0),
+                    (SELECT status FROM incidents WHERE id = ?1)
+             FROM alerts a WHERE a.incident_id = ?1",
         )?
-        .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let status = if firing > 0 {
-        IncidentStatus::Open
-    } else if acked > 0 {
-        IncidentStatus::Acknowledged
-    } else {
+        .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let current = IncidentStatus::parse(&current).ok_or_else(|| corrupt(&current))?;
+    let next = if firing == 0 && acked == 0 {
         IncidentStatus::Resolved
+    } else if firing == 0 {
+        IncidentStatus::Acknowledged
+    } else if reopened {
+        IncidentStatus::Open
+    } else {
+        current
     };
+    if next != current {
+        set_incident_status(tx, incident, current, next, "source", now)?;
+    }
+    Ok(())
+}
+
+/// Move an incident to `next`, stamping the times and recording the change.
+pub(crate) fn set_incident_status(
+    tx: &Transaction<'_>,
+    incident: IncidentId,
+    current: IncidentStatus,
+    next: IncidentStatus,
+    actor: &str,
+    now: Timestamp,
+) -> Result<()> {
     tx.prepare_cached(
         "UPDATE incidents SET status = ?2, updated_at = ?3,
             acknowledged_at = CASE WHEN ?2 = 'acknowledged' THEN COALESCE(acknowledged_at, ?3) ELSE acknowledged_at END,
             resolved_at = CASE WHEN ?2 = 'resolved' THEN ?3 ELSE NULL END
          WHERE id = ?1",
     )?
-    .execute(params![incident.to_string(), status.as_str(), now.as_millis()])?;
-    Ok(())
+    .execute(params![incident.to_string(), next.as_str(), now.as_millis()])?;
+    let kind = match next {
+        IncidentStatus::Open => "reopened",
+        IncidentStatus::Acknowledged => "acknowledged",
+        IncidentStatus::Resolved => "resolved",
+    };
+    event(
+        tx,
+        incident,
+        now,
+        kind,
+        actor,
+        &json!({ "from": current, "to": next }),
+    )
 }
 
-fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+/// A person acknowledges or resolves an incident (see [`crate::Store::incident_action`]).
+pub(crate) fn incident_action(
+    conn: &mut Connection,
+    workspace: alertgate_core::WorkspaceId,
+    incident: IncidentId,
+    action: IncidentAction,
+    now: Timestamp,
+) -> Result<bool> {
+    let tx = conn.transaction()?;
+    let current: Option<String> = tx
+        .query_row(
+            "SELECT status FROM incidents WHERE id = ?1 AND workspace_id = ?2",
+            params![incident.to_string(), workspace.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(current) = current else {
+        return Ok(false);
+    };
+    let current = IncidentStatus::parse(&current).ok_or_else(|| corrupt(&current))?;
+    let next = match (action, current) {
+        (_, IncidentStatus::Resolved) => None,
+        (IncidentAction::Acknowledge, IncidentStatus::Acknowledged) => None,
+        (IncidentAction::Acknowledge, _) => Some(IncidentStatus::Acknowledged),
+        (IncidentAction::Resolve, _) => Some(IncidentStatus::Resolved),
+    };
+    if let Some(next) = next {
+        if next == IncidentStatus::Resolved {
+            tx.execute(
+                "UPDATE alerts SET status = 'resolved', resolved_at = ?2
+                 WHERE incident_id = ?1 AND status <> 'resolved'",
+                params![incident.to_string(), now.as_millis()],
+            )?;
+        }
+        set_incident_status(&tx, incident, current, next, "api", now)?;
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(corrupt)
 }

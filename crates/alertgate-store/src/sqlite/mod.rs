@@ -297,4 +297,20 @@ impl Store for SqliteStore {
         let query = query.clone();
         self.read(move |c| read::list_deliveries(c, &query)).await
     }
+
+    async fn incident_action(
+        &self,
+        workspace: WorkspaceId,
+        id: IncidentId,
+        action: IncidentAction,
+        now: Timestamp,
+    ) -> Result<Option<Incident>> {
+        self.write(move |c| {
+            if !ingest::incident_action(c, workspace, id, action, now)? {
+                return Ok(None);
+            }
+            read::get_incident_row(c, workspace, id)
+        })
+        .await
+    }
 }

@@ -2,7 +2,7 @@
 //! time-ordered id, newest first, so the first page costs the same at any table size.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, Row};
 
 use alertgate_core::ids::{IncidentId, WorkspaceId};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
@@ -12,7 +12,8 @@ use crate::model::*;
 use crate::Result;
 
 const INCIDENT_COLUMNS: &str = "id, workspace_id, webhook_id, title, severity, status, services, \
-     alert_count, occurrence_count, created_at, updated_at, acknowledged_at, resolved_at";
+     alert_count, occurrence_count, created_at, updated_at, acknowledged_at, resolved_at, platform, \
+     description, source_url, correlated_alert_count, last_alert_at";
 
 fn parse<T: std::str::FromStr>(s: String) -> Result<T>
 where
@@ -45,6 +46,11 @@ fn incident_from_row(r: &Row<'_>) -> Result<Incident> {
         updated_at: Timestamp::from_millis(r.get(10)?),
         acknowledged_at: ts(r.get(11)?),
         resolved_at: ts(r.get(12)?),
+        platform: r.get(13)?,
+        description: r.get(14)?,
+        source_url: r.get(15)?,
+        correlated_alert_count: r.get(16)?,
+        last_alert_at: Timestamp::from_millis(r.get(17)?),
     })
 }
 
@@ -111,15 +117,8 @@ pub(crate) fn get_incident(
     workspace: WorkspaceId,
     id: IncidentId,
 ) -> Result<Option<IncidentDetail>> {
-    let incident = {
-        let mut stmt = c.prepare_cached(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1 AND workspace_id = ?2"
-        ))?;
-        let mut rows = stmt.query(params![id.to_string(), workspace.to_string()])?;
-        match rows.next()? {
-            Some(r) => incident_from_row(r)?,
-            None => return Ok(None),
-        }
+    let Some(incident) = get_incident_row(c, workspace, id)? else {
+        return Ok(None);
     };
     let mut stmt = c.prepare_cached(
         "SELECT id, incident_id, webhook_id, title, description, severity, raw_severity, services,
@@ -152,7 +151,25 @@ pub(crate) fn get_incident(
             payload: json(&r.get::<_, String>(17)?)?,
         });
     }
-    Ok(Some(IncidentDetail { incident, alerts }))
+    let mut stmt = c.prepare_cached(
+        "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = ?1
+         ORDER BY at, rowid LIMIT 1000",
+    )?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut timeline = Vec::new();
+    while let Some(r) = rows.next()? {
+        timeline.push(IncidentEvent {
+            at: Timestamp::from_millis(r.get(0)?),
+            kind: r.get(1)?,
+            actor: r.get(2)?,
+            detail: json(&r.get::<_, String>(3)?)?,
+        });
+    }
+    Ok(Some(IncidentDetail {
+        incident,
+        alerts,
+        timeline,
+    }))
 }
 
 pub(crate) fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Page<Delivery>> {
@@ -209,7 +226,14 @@ pub(crate) fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Page<
     Ok(Page { items, next_cursor })
 }
 
-#[allow(dead_code)]
-fn exists(c: &Connection, sql: &str) -> Result<bool> {
-    Ok(c.query_row(sql, [], |_| Ok(())).optional()?.is_some())
+pub(crate) fn get_incident_row(
+    c: &Connection,
+    workspace: WorkspaceId,
+    id: IncidentId,
+) -> Result<Option<Incident>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1 AND workspace_id = ?2"
+    ))?;
+    let mut rows = stmt.query(params![id.to_string(), workspace.to_string()])?;
+    rows.next()?.map(incident_from_row).transpose()
 }
