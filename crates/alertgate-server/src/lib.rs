@@ -3,6 +3,7 @@
 //! to the writer or the store, render.
 
 pub mod api;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod error;

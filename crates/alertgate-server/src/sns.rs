@@ -6,15 +6,16 @@
 //! redirects; tests inject one that serves the corpus' certificates, so no test reaches the
 //! internet.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use alertgate_core::auth::AuthError;
 use alertgate_core::sns::{self, Envelope, SigningCertificate};
 use alertgate_core::Timestamp;
+
+use crate::cache::TtlCache;
 
 /// How alertgate reaches Amazon: one GET, the body back.
 #[async_trait]
@@ -65,29 +66,25 @@ pub enum SnsAuthError {
     CertificateUnavailable(String),
 }
 
-const CERT_TTL: Duration = Duration::from_secs(24 * 3600);
+const CERT_TTL_MS: u64 = 24 * 3600 * 1000;
 const MAX_CACHED: usize = 64;
 
 pub struct SnsVerifier {
     transport: Arc<dyn SnsTransport>,
-    certs: RwLock<HashMap<String, (Arc<SigningCertificate>, Instant)>>,
+    certs: TtlCache<String, Arc<SigningCertificate>>,
 }
 
 impl SnsVerifier {
     pub fn new(transport: Arc<dyn SnsTransport>) -> Self {
         Self {
             transport,
-            certs: RwLock::default(),
+            certs: TtlCache::bounded(CERT_TTL_MS, MAX_CACHED),
         }
     }
 
     async fn certificate(&self, url: &str) -> Result<Arc<SigningCertificate>, SnsAuthError> {
-        if let Ok(map) = self.certs.read() {
-            if let Some((cert, at)) = map.get(url) {
-                if at.elapsed() < CERT_TTL {
-                    return Ok(cert.clone());
-                }
-            }
+        if let Some(cert) = self.certs.get(url) {
+            return Ok(cert);
         }
         let pem = self
             .transport
@@ -97,12 +94,7 @@ impl SnsVerifier {
         let cert = Arc::new(
             SigningCertificate::from_pem(&pem).map_err(|e| SnsAuthError::Refused(e.into()))?,
         );
-        if let Ok(mut map) = self.certs.write() {
-            if map.len() >= MAX_CACHED {
-                map.clear();
-            }
-            map.insert(url.to_string(), (cert.clone(), Instant::now()));
-        }
+        self.certs.put(url.to_string(), cert.clone());
         Ok(cert)
     }
 

@@ -2,9 +2,9 @@
 //! compiled, cached per node for a bounded time (`webhook_cache_ttl_ms`) and dropped immediately
 //! when this node changes the webhook.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+
+use crate::cache::TtlCache;
 
 use alertgate_core::correlation::{CompiledCorrelation, CorrelationSettings};
 use alertgate_core::ids::WorkspaceId;
@@ -46,36 +46,24 @@ impl CompiledWebhook {
     }
 }
 
-type Entry = (Option<Arc<CompiledWebhook>>, Instant);
-
 #[derive(Clone)]
 pub struct WebhookCache {
     store: Arc<dyn Store>,
-    ttl: Duration,
-    entries: Arc<RwLock<HashMap<String, Entry>>>,
+    entries: Arc<TtlCache<String, Option<Arc<CompiledWebhook>>>>,
 }
-
-/// Entries beyond this are evicted wholesale (tokens of unknown webhooks are cached too, so a
-/// flood of random tokens must not grow memory without bound).
-const MAX_ENTRIES: usize = 100_000;
 
 impl WebhookCache {
     pub fn new(store: Arc<dyn Store>, ttl_ms: u64) -> Self {
         Self {
             store,
-            ttl: Duration::from_millis(ttl_ms),
-            entries: Arc::default(),
+            entries: Arc::new(TtlCache::new(ttl_ms)),
         }
     }
 
     /// The webhook with this intake token, or `None`.
     pub async fn by_token(&self, token: &str) -> Result<Option<Arc<CompiledWebhook>>, StoreError> {
-        if let Ok(map) = self.entries.read() {
-            if let Some((hit, at)) = map.get(token) {
-                if at.elapsed() < self.ttl {
-                    return Ok(hit.clone());
-                }
-            }
+        if let Some(hit) = self.entries.get(token) {
+            return Ok(hit);
         }
         let loaded = match self.store.webhook_by_token(token).await? {
             None => None,
@@ -87,20 +75,13 @@ impl WebhookCache {
                 }
             },
         };
-        if let Ok(mut map) = self.entries.write() {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-            map.insert(token.to_string(), (loaded.clone(), Instant::now()));
-        }
+        self.entries.put(token.to_string(), loaded.clone());
         Ok(loaded)
     }
 
     /// Forget a token (after this node changed or deleted its webhook).
     pub fn invalidate(&self, token: &str) {
-        if let Ok(mut map) = self.entries.write() {
-            map.remove(token);
-        }
+        self.entries.remove(token);
     }
 }
 
@@ -113,16 +94,14 @@ pub fn workspace_correlation_key(workspace: WorkspaceId) -> String {
 #[derive(Clone)]
 pub struct WorkspaceCorrelationCache {
     store: Arc<dyn Store>,
-    ttl: Duration,
-    entries: Arc<RwLock<HashMap<WorkspaceId, (Arc<CompiledCorrelation>, Instant)>>>,
+    entries: Arc<TtlCache<WorkspaceId, Arc<CompiledCorrelation>>>,
 }
 
 impl WorkspaceCorrelationCache {
     pub fn new(store: Arc<dyn Store>, ttl_ms: u64) -> Self {
         Self {
             store,
-            ttl: Duration::from_millis(ttl_ms),
-            entries: Arc::default(),
+            entries: Arc::new(TtlCache::new(ttl_ms)),
         }
     }
 
@@ -147,12 +126,8 @@ impl WorkspaceCorrelationCache {
         &self,
         workspace: WorkspaceId,
     ) -> Result<Arc<CompiledCorrelation>, StoreError> {
-        if let Ok(map) = self.entries.read() {
-            if let Some((hit, at)) = map.get(&workspace) {
-                if at.elapsed() < self.ttl {
-                    return Ok(hit.clone());
-                }
-            }
+        if let Some(hit) = self.entries.get(&workspace) {
+            return Ok(hit);
         }
         let compiled = match self.settings(workspace).await?.compile() {
             Ok(c) => Arc::new(c),
@@ -161,15 +136,11 @@ impl WorkspaceCorrelationCache {
                 Arc::new(CompiledCorrelation::off())
             }
         };
-        if let Ok(mut map) = self.entries.write() {
-            map.insert(workspace, (compiled.clone(), Instant::now()));
-        }
+        self.entries.put(workspace, compiled.clone());
         Ok(compiled)
     }
 
     pub fn invalidate(&self, workspace: WorkspaceId) {
-        if let Ok(mut map) = self.entries.write() {
-            map.remove(&workspace);
-        }
+        self.entries.remove(&workspace);
     }
 }
