@@ -23,6 +23,8 @@ pub enum IntakeError {
     RateLimited { limit: u32, retry_after_secs: u64 },
     #[error("alertgate is busy; retry after {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
+    #[error("too many failed authentication attempts from this address; retry after {retry_after_secs} s")]
+    TooManyAuthFailures { retry_after_secs: u64 },
     #[error("{0}; retry later")]
     Upstream(String),
     #[error("the alert could not be stored; retry after {retry_after_secs} s")]
@@ -39,7 +41,7 @@ impl IntakeError {
             IntakeError::Payload(_) => 400,
             IntakeError::Mapping(_) => 422,
             IntakeError::Decode(_) => 422,
-            IntakeError::RateLimited { .. } => 429,
+            IntakeError::RateLimited { .. } | IntakeError::TooManyAuthFailures { .. } => 429,
             IntakeError::Upstream(_) => 502,
             IntakeError::Overloaded { .. } | IntakeError::Unavailable { .. } => 503,
         }
@@ -66,6 +68,7 @@ impl IntakeError {
             IntakeError::Mapping(MappingError::InvalidPath { .. }) => "invalid_mapping",
             IntakeError::Decode(_) => "unsupported_payload",
             IntakeError::RateLimited { .. } => "rate_limited",
+            IntakeError::TooManyAuthFailures { .. } => "too_many_auth_failures",
             IntakeError::Upstream(_) => "upstream_unavailable",
             IntakeError::Overloaded { .. } => "overloaded",
             IntakeError::Unavailable { .. } => "store_unavailable",

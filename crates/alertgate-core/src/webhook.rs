@@ -54,6 +54,46 @@ impl<'de> Deserialize<'de> for DedupWindow {
     }
 }
 
+/// Requests per hour a webhook accepts: 0 (unlimited) to 10,000; default 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RateLimit(u32);
+
+impl RateLimit {
+    pub const DEFAULT: RateLimit = RateLimit(100);
+    pub const MAX: u32 = 10_000;
+
+    pub fn per_hour(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl TryFrom<i64> for RateLimit {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        if (0..=i64::from(Self::MAX)).contains(&n) {
+            Ok(RateLimit(n as u32))
+        } else {
+            Err(format!(
+                "rate_limit_per_hour must be between 0 (unlimited) and 10000 (got {n})"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        RateLimit::try_from(n).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A webhook's display name: 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -121,6 +161,8 @@ pub struct Webhook {
     pub severity: SeverityPolicy,
     #[serde(default)]
     pub dedup_window_hours: DedupWindow,
+    #[serde(default)]
+    pub rate_limit_per_hour: RateLimit,
     /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
     #[serde(flatten)]
     pub correlation: crate::correlation::CorrelationSettings,
@@ -144,6 +186,15 @@ mod tests {
         assert!(DedupWindow::try_from(169).is_err());
         assert!(serde_json::from_str::<DedupWindow>("200").is_err());
         assert_eq!(DedupWindow::default().hours(), 24);
+    }
+
+    #[test]
+    fn rate_limit_accepts_0_to_10000() {
+        assert_eq!(RateLimit::try_from(0).unwrap().per_hour(), 0);
+        assert_eq!(RateLimit::try_from(10_000).unwrap().per_hour(), 10_000);
+        assert!(RateLimit::try_from(10_001).is_err());
+        assert!(RateLimit::try_from(-1).is_err());
+        assert_eq!(RateLimit::default().per_hour(), 100);
     }
 
     #[test]

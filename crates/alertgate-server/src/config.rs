@@ -21,6 +21,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// A fixed admin token; without it one is generated on first start and printed once.
     pub admin_token: Option<Secret>,
+    /// Base64 of the 32-byte key that encrypts secrets at rest; without it a key is generated
+    /// into `<data_dir>/secret.key` (mode 0600) on first start.
+    pub secret_key: Option<Secret>,
     pub limits: Limits,
     pub writer: WriterConfig,
     /// How long a webhook's configuration may be served from the node's cache.
@@ -53,6 +56,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             admin_token: None,
+            secret_key: None,
             limits: Limits::default(),
             writer: WriterConfig::default(),
             webhook_cache_ttl_ms: 2_000,
@@ -85,6 +89,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub admin_token: Option<String>,
+    pub secret_key: Option<String>,
     pub log_format: Option<String>,
     pub writer: Option<WriterConfig>,
     pub webhook_cache_ttl_ms: Option<u64>,

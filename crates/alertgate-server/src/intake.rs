@@ -21,7 +21,7 @@ use alertgate_core::correlation::CompiledCorrelation;
 use alertgate_core::ids::{DeliveryId, IncidentId};
 use alertgate_core::limits::{PayloadError, Warning};
 use alertgate_core::platforms::Decoded;
-use alertgate_core::IntakeError;
+use alertgate_core::{AlertStatus, IntakeError};
 use alertgate_store::{DeliveryError, IngestItem, NewDelivery, WebhookContext};
 
 use crate::error::ApiError;
@@ -110,11 +110,17 @@ pub async fn trigger(
     if !webhook.webhook.enabled {
         return record.refuse(IntakeError::Disabled).await;
     }
-    if let AuthMethod::AwsSns { topic_arns } = &webhook.webhook.auth {
+    let ip = peer.ip();
+    if let Some(retry_after_secs) = app.rate_limits.auth_blocked(ip) {
+        return record
+            .refuse(IntakeError::TooManyAuthFailures { retry_after_secs })
+            .await;
+    }
+    let verified = if let AuthMethod::AwsSns { topic_arns } = &webhook.webhook.auth {
         // SNS signs fields of the JSON envelope with a certificate alertgate must fetch.
         match app.sns.verify(&bytes, topic_arns, received_at).await {
-            Ok(_) => {}
-            Err(SnsAuthError::Refused(e)) => return record.refuse(IntakeError::Auth(e)).await,
+            Ok(_) => Ok(()),
+            Err(SnsAuthError::Refused(e)) => Err(e),
             Err(SnsAuthError::CertificateUnavailable(why)) => {
                 tracing::warn!(%why, "SNS signing certificate unavailable");
                 let e = IntakeError::Upstream(
@@ -123,12 +129,18 @@ pub async fn trigger(
                 return record.refuse(e).await;
             }
         }
-    } else if let Err(e) =
+    } else {
         webhook
             .webhook
             .auth
             .verify(&HttpHeaders(&headers), &bytes, &webhook.webhook.secrets)
-    {
+    };
+    if let Err(e) = verified {
+        if let Some(retry_after_secs) = app.rate_limits.auth_failed(ip) {
+            return record
+                .refuse(IntakeError::TooManyAuthFailures { retry_after_secs })
+                .await;
+        }
         return record.refuse(IntakeError::Auth(e)).await;
     }
     let sanitized = match app.config.limits.parse(&bytes) {
@@ -185,6 +197,18 @@ pub async fn trigger(
                 alerts.push(alert);
             }
             Err(e) => return record.refuse(IntakeError::Mapping(e)).await,
+        }
+    }
+    // Only what can open an incident is charged: acknowledge and resolve events always pass.
+    if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
+        let limit = webhook.webhook.rate_limit_per_hour.per_hour();
+        if let Err(retry_after_secs) = app.rate_limits.charge_webhook(webhook.webhook.id, limit) {
+            return record
+                .refuse(IntakeError::RateLimited {
+                    limit,
+                    retry_after_secs,
+                })
+                .await;
         }
     }
     record.delivery.extracted = Some(if extracted.len() == 1 {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod examples;
 pub mod intake;
 pub mod outbound;
+pub mod ratelimit;
 pub mod redact;
 pub mod sns;
 pub mod state;
@@ -23,6 +24,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use alertgate_store::crypto::SecretCipher;
 use alertgate_store::sqlite::SqliteStore;
 use alertgate_store::Store;
 
@@ -71,10 +73,55 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             ),
         },
     };
-    let store = SqliteStore::open(&path)
+    let cipher = secret_cipher(config)?;
+    let store = SqliteStore::open(&path, cipher)
         .with_context(|| format!("opening the database at {}", path.display()))?;
     tracing::info!(path = %path.display(), "using the embedded SQLite database");
     Ok(Arc::new(store))
+}
+
+/// The key that encrypts secrets at rest: `secret_key` from the config, else the key file in the
+/// data directory, created (mode 0600) on first start.
+pub fn secret_cipher(config: &Config) -> anyhow::Result<SecretCipher> {
+    if let Some(key) = &config.secret_key {
+        return SecretCipher::from_base64(key.expose())
+            .map_err(|e| anyhow::anyhow!("ALERTGATE_SECRET_KEY: {e}"));
+    }
+    let path = config.data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            SecretCipher::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            let key = SecretCipher::generate_key();
+            write_private(&path, &key)?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated a key to encrypt secrets at rest; back it up with the database, or set ALERTGATE_SECRET_KEY"
+            );
+            SecretCipher::from_base64(&key).map_err(|e| anyhow::anyhow!(e))
+        }
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
 }
 
 /// A server that is accepting connections.

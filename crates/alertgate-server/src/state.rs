@@ -21,6 +21,7 @@ pub struct AppState {
     pub webhooks: WebhookCache,
     pub workspace_correlation: WorkspaceCorrelationCache,
     pub sns: Arc<crate::sns::SnsVerifier>,
+    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
 }
 
 impl AppState {
@@ -37,6 +38,7 @@ impl AppState {
             workspace_correlation,
             config,
             store,
+            rate_limits: Arc::new(crate::ratelimit::RateLimits::new(runtime.clock.clone())),
             clock: runtime.clock,
             writer,
             webhooks,

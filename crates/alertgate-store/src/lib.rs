@@ -7,6 +7,7 @@
 //!
 //! Everything else (configuration, read models) is ordinary async CRUD.
 
+pub mod crypto;
 pub mod model;
 pub mod sqlite;
 
@@ -43,6 +44,27 @@ pub trait Store: Send + Sync + 'static {
     /// Store `value` unless the key already has one; returns the value in force.
     async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    // -- workspaces, API keys, sessions --
+    async fn create_workspace(&self, workspace: &Workspace) -> Result<()>;
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>>;
+    async fn get_workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>>;
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<()>;
+    async fn list_api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKey>>;
+    /// The key with this hash, revoked or not.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Revoke a key; false when it does not exist in the workspace.
+    async fn revoke_api_key(
+        &self,
+        workspace: WorkspaceId,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
+    async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()>;
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// The live session with this hash (expired or revoked-key sessions are not returned).
+    async fn session_by_hash(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
     // -- webhooks --
     async fn create_webhook(&self, webhook: &Webhook) -> Result<()>;

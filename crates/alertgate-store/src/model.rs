@@ -200,3 +200,77 @@ pub struct DeliveryQuery {
 pub(crate) fn clamp_limit(limit: u32) -> u32 {
     limit.clamp(1, 200)
 }
+
+/// What an API key (or a session made with one) may do. Ordered: each role can do what the ones
+/// before it can.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Responder,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Responder => "responder",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "responder" => Some(Role::Responder),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub role: Role,
+    /// The first characters of the key, to tell keys apart.
+    pub key_prefix: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A new API key as stored (the key itself only as its hash).
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub role: Role,
+    pub key_hash: String,
+    pub key_prefix: String,
+    pub created_at: Timestamp,
+}
+
+/// A web UI session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token_hash: String,
+    pub workspace_id: WorkspaceId,
+    pub role: Role,
+    pub api_key_id: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}

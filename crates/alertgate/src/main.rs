@@ -58,6 +58,10 @@ struct ServeArgs {
     /// Admin API token. Without it, one is generated on first start and printed once.
     #[arg(long, env = "ALERTGATE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Base64 of a 32-byte key that encrypts secrets at rest. Without it a key is generated into
+    /// <data-dir>/secret.key on first start.
+    #[arg(long, env = "ALERTGATE_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Log format [default: text].
     #[arg(long, env = "ALERTGATE_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -96,6 +100,12 @@ impl ServeArgs {
                 .admin_token
                 .clone()
                 .or(file.admin_token)
+                .filter(|t| !t.is_empty())
+                .map(Secret::new),
+            secret_key: self
+                .secret_key
+                .clone()
+                .or(file.secret_key)
                 .filter(|t| !t.is_empty())
                 .map(Secret::new),
             limits: defaults.limits,

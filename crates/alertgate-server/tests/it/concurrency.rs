@@ -5,7 +5,10 @@ use crate::helpers::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_identical_alerts_make_one_incident_with_count_200() {
     let app = spawn_app().await;
-    let hook = std::sync::Arc::new(app.generic_webhook().await);
+    let hook = std::sync::Arc::new(
+        app.create_webhook(serde_json::json!({"name": "busy", "rate_limit_per_hour": 0}))
+            .await,
+    );
     let client = app.client.clone();
     let mut tasks = Vec::new();
     for _ in 0..200 {

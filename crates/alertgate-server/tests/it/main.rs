@@ -1,6 +1,7 @@
 //! One integration-test binary: every test boots the real server on port 0 with a fresh database
 //! and speaks HTTP to it.
 
+mod access;
 mod api;
 mod clients;
 mod concurrency;

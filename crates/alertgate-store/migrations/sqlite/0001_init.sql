@@ -94,3 +94,35 @@ CREATE TABLE deliveries (
     latency_us    INTEGER NOT NULL
 );
 CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);
+
+CREATE TABLE workspaces (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- Everything created before workspaces existed belongs to the default workspace.
+INSERT INTO workspaces (id, name, created_at) VALUES ('wks_00000000000000000000000000', 'Default', 0);
+
+-- API keys are stored as SHA-256 hashes; the key itself is shown once.
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL,          -- viewer | responder | admin
+    key_hash     TEXT NOT NULL UNIQUE,
+    key_prefix   TEXT NOT NULL,          -- the first characters, to tell keys apart
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+CREATE INDEX api_keys_workspace ON api_keys (workspace_id, id);
+
+-- Web UI sessions, by the SHA-256 of the cookie value.
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    api_key_id   TEXT,                   -- NULL when signed in with the admin token
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -5,6 +5,7 @@
 //! so there is never contention for it); a small pool serves reads and configuration changes.
 //! rusqlite is synchronous, so every call runs on the blocking thread pool.
 
+mod access;
 mod ingest;
 mod migrate;
 mod read;
@@ -20,6 +21,9 @@ use alertgate_core::ids::{IncidentId, WebhookId, WorkspaceId};
 use alertgate_core::webhook::Webhook;
 use alertgate_core::Timestamp;
 
+use alertgate_core::auth::Secret;
+
+use crate::crypto::SecretCipher;
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
@@ -29,6 +33,7 @@ pub use migrate::SCHEMA_VERSION;
 #[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
+    cipher: SecretCipher,
     writer: Arc<Mutex<Connection>>,
     pool: r2d2::Pool<SqliteConnectionManager>,
 }
@@ -69,7 +74,7 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path` and apply migrations.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, cipher: SecretCipher) -> Result<Self> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir)
@@ -86,6 +91,7 @@ impl SqliteStore {
             .build(manager)?;
         Ok(Self {
             path: path.to_path_buf(),
+            cipher,
             writer: Arc::new(Mutex::new(writer)),
             pool,
         })
@@ -126,12 +132,27 @@ impl SqliteStore {
     }
 }
 
-fn webhook_from_json(s: &str) -> Result<Webhook> {
-    serde_json::from_str(s).map_err(corrupt)
+/// A webhook as stored: its secrets encrypted (bound to its id).
+fn webhook_json(cipher: &SecretCipher, w: &Webhook) -> Result<String> {
+    let owner = w.id.to_string();
+    let mut stored = w.clone();
+    stored.secrets = w
+        .secrets
+        .iter()
+        .map(|s| cipher.encrypt(s.expose(), &owner).map(Secret::new))
+        .collect::<Result<_>>()?;
+    serde_json::to_string(&stored).map_err(|e| StoreError::Other(e.to_string()))
 }
 
-fn webhook_json(w: &Webhook) -> Result<String> {
-    serde_json::to_string(w).map_err(|e| StoreError::Other(e.to_string()))
+fn webhook_from_json(cipher: &SecretCipher, s: &str) -> Result<Webhook> {
+    let mut w: Webhook = serde_json::from_str(s).map_err(corrupt)?;
+    let owner = w.id.to_string();
+    w.secrets = w
+        .secrets
+        .iter()
+        .map(|s| cipher.decrypt(s.expose(), &owner).map(Secret::new))
+        .collect::<Result<_>>()?;
+    Ok(w)
 }
 
 #[async_trait]
@@ -186,8 +207,68 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_workspace(&self, w: &Workspace) -> Result<()> {
+        let w = w.clone();
+        self.read(move |c| access::create_workspace(c, &w)).await
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        self.read(access::list_workspaces).await
+    }
+
+    async fn get_workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>> {
+        self.read(move |c| access::get_workspace(c, id)).await
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<()> {
+        let key = key.clone();
+        self.read(move |c| access::create_api_key(c, &key)).await
+    }
+
+    async fn list_api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKey>> {
+        self.read(move |c| access::list_api_keys(c, workspace))
+            .await
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        let h = key_hash.to_string();
+        self.read(move |c| access::api_key_by_hash(c, &h)).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        workspace: WorkspaceId,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let id = id.to_string();
+        self.read(move |c| access::revoke_api_key(c, workspace, &id, now))
+            .await
+    }
+
+    async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()> {
+        let id = id.to_string();
+        self.read(move |c| access::touch_api_key(c, &id, now)).await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let s = session.clone();
+        self.read(move |c| access::create_session(c, &s)).await
+    }
+
+    async fn session_by_hash(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        let h = token_hash.to_string();
+        self.read(move |c| access::session_by_hash(c, &h, now))
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let h = token_hash.to_string();
+        self.read(move |c| access::delete_session(c, &h)).await
+    }
+
     async fn create_webhook(&self, w: &Webhook) -> Result<()> {
-        let json = webhook_json(w)?;
+        let json = webhook_json(&self.cipher, w)?;
         let (id, ws, token) = (
             w.id.to_string(),
             w.workspace_id.to_string(),
@@ -206,7 +287,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_webhook(&self, w: &Webhook) -> Result<bool> {
-        let json = webhook_json(w)?;
+        let json = webhook_json(&self.cipher, w)?;
         let (id, ws, token) = (
             w.id.to_string(),
             w.workspace_id.to_string(),
@@ -236,6 +317,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> Result<Option<Webhook>> {
+        let cipher = self.cipher.clone();
         self.read(move |c| {
             let json: Option<String> = c
                 .query_row(
@@ -244,31 +326,37 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            json.as_deref().map(webhook_from_json).transpose()
+            json.as_deref()
+                .map(|j| webhook_from_json(&cipher, j))
+                .transpose()
         })
         .await
     }
 
     async fn webhook_by_token(&self, token: &str) -> Result<Option<Webhook>> {
         let token = token.to_string();
+        let cipher = self.cipher.clone();
         self.read(move |c| {
             let json: Option<String> = c
                 .prepare_cached("SELECT config FROM webhooks WHERE token = ?1")?
                 .query_row([token], |r| r.get(0))
                 .optional()?;
-            json.as_deref().map(webhook_from_json).transpose()
+            json.as_deref()
+                .map(|j| webhook_from_json(&cipher, j))
+                .transpose()
         })
         .await
     }
 
     async fn list_webhooks(&self, workspace: WorkspaceId) -> Result<Vec<Webhook>> {
+        let cipher = self.cipher.clone();
         self.read(move |c| {
             let mut stmt =
                 c.prepare("SELECT config FROM webhooks WHERE workspace_id = ?1 ORDER BY id")?;
             let rows = stmt.query_map([workspace.to_string()], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for row in rows {
-                out.push(webhook_from_json(&row?)?);
+                out.push(webhook_from_json(&cipher, &row?)?);
             }
             Ok(out)
         })
