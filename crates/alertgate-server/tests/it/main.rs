@@ -9,3 +9,6 @@ mod correlation;
 mod helpers;
 mod intake;
 mod lifecycle;
+mod platforms_http;
+mod sns_http;
+mod support;
