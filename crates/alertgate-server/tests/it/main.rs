@@ -2,6 +2,7 @@
 //! and speaks HTTP to it.
 
 mod access;
+mod alertmanager_e2e;
 mod api;
 mod clients;
 mod concurrency;

@@ -3,9 +3,11 @@
 //! reaching Amazon, and polling with a deadline instead of sleeping.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
@@ -179,6 +181,25 @@ pub fn results(reply: &Value) -> Vec<(String, Value)> {
             )
         })
         .collect()
+}
+
+/// Poll `check` until it returns `Some`, failing after `deadline` with `what`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Where the self-signed SNS vectors say their certificate lives (an SNS host, so it passes the
