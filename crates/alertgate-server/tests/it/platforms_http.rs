@@ -8,13 +8,14 @@
 //! missing neighbour is derived from a captured payload by changing only its state words, and the
 //! test says so.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use alertgate_core::platforms;
 use alertgate_core::Timestamp;
 use alertgate_server::clock::ManualClock;
 use alertgate_server::Runtime;
-use std::sync::Arc;
 
 use crate::helpers::*;
 use crate::support::*;

@@ -92,6 +92,41 @@ async fn signed_notifications_create_an_incident_and_the_certificate_is_fetched_
 }
 
 #[tokio::test]
+async fn every_self_signed_vector_is_accepted_and_one_flipped_signature_byte_is_401() {
+    let vectors = sns_vectors();
+    let cases = vectors["cases"].as_array().unwrap();
+    assert_eq!(
+        cases.len(),
+        6,
+        "three message types, two signature versions"
+    );
+    for (i, c) in cases.iter().enumerate() {
+        let envelope = &c["envelope"];
+        let what = format!(
+            "case {i}: {} v{}",
+            envelope["Type"], envelope["SignatureVersion"]
+        );
+        let (app, _, _, hook) = sns_app(envelope).await;
+
+        let mut flipped = envelope.clone();
+        let sig = envelope["Signature"].as_str().unwrap();
+        let first = if sig.starts_with('A') { "B" } else { "A" };
+        flipped["Signature"] = format!("{first}{}", &sig[1..]).into();
+        let got = send(&app, &hook, &flipped).await;
+        assert_eq!(got.0, 401, "{what}: {}", got.1);
+        assert_eq!(got.1["error"], "invalid_credentials", "{what}");
+
+        let (status, reply) = send(&app, &hook, envelope).await;
+        let expected = if envelope["Type"] == "Notification" {
+            201
+        } else {
+            200
+        };
+        assert_eq!(status, expected, "{what}: {reply}");
+    }
+}
+
+#[tokio::test]
 async fn a_flipped_byte_in_a_signed_field_or_the_signature_is_401() {
     let envelope = case(3);
     let (app, _, _, hook) = sns_app(&envelope).await;
@@ -225,4 +260,35 @@ async fn the_real_2015_notification_verifies_with_amazons_certificate_and_tamper
         [envelope["SigningCertURL"].as_str().unwrap()],
         "fetched once, from the URL in the message"
     );
+}
+
+#[tokio::test]
+async fn a_signed_confirmation_whose_subscribe_url_is_off_amazon_is_never_visited() {
+    // Properly signed (with the test key), so only the SubscribeURL rule stands in the way.
+    let mut envelope = case(0);
+    let evil = "https://169.254.169.254/?Action=ConfirmSubscription&Token=x";
+    envelope["SubscribeURL"] = evil.into();
+    sign_sns(&mut envelope, "2");
+    let (app, sns, _, hook) = sns_app(&envelope).await;
+    let got = send(&app, &hook, &envelope).await;
+    assert_error(&got, 422, "unsupported_payload");
+    assert_eq!(
+        sns.gets(),
+        [TEST_CERT_URL],
+        "only the certificate was fetched"
+    );
+    assert_eq!(app.deliveries(&hook).await[0]["status_code"], 422);
+}
+
+#[tokio::test]
+async fn a_topic_the_webhook_does_not_allow_is_401_before_any_fetch() {
+    let envelope = case(2);
+    let (app, sns, _, _) = sns_app(&envelope).await;
+    let hook = app
+        .create_webhook(json!({"platform": "aws_cloudwatch", "name": "one topic",
+            "auth": {"type": "aws_sns", "topic_arns": ["arn:aws:sns:eu-west-1:111122223333:only-this"]}}))
+        .await;
+    let got = send(&app, &hook, &envelope).await;
+    assert_error(&got, 401, "invalid_credentials");
+    assert!(sns.gets().is_empty());
 }
