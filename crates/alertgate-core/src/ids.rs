@@ -132,6 +132,19 @@ typed_id!(
     /// One request received on an intake URL.
     DeliveryId, "dlv", "delivery"
 );
+typed_id!(
+    /// A workspace destination: the investigation endpoint or a notification channel.
+    DestinationId, "dst", "destination"
+);
+typed_id!(
+    /// Something that happened to an incident, recorded in the outbox for its destinations.
+    EventId, "evt", "event"
+);
+typed_id!(
+    /// One event owed to one destination: the Standard Webhooks `webhook-id`, stable across
+    /// retries, so receivers can use it as an idempotency key.
+    MessageId, "msg", "message"
+);
 
 impl WorkspaceId {
     /// The workspace that holds everything created before workspaces existed.

@@ -15,6 +15,7 @@ pub mod fingerprint;
 pub mod ids;
 pub mod limits;
 pub mod mapping;
+pub mod outbox;
 pub mod platforms;
 pub mod severity;
 pub mod sns;

@@ -166,6 +166,9 @@ pub struct Webhook {
     /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
     #[serde(flatten)]
     pub correlation: crate::correlation::CorrelationSettings,
+    /// `auto_trigger_rca`, `rca_min_severity`, `notify_workspace`.
+    #[serde(flatten)]
+    pub automation: crate::outbox::AutomationSettings,
     pub enabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

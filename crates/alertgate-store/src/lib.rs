@@ -5,19 +5,27 @@
 //! [`alertgate_core::triage::decide`] against what the transaction sees, so decisions are
 //! serialized and see the writes of earlier alerts in the same batch.
 //!
+//! The same transaction writes the outbox events an incident change owes (see [`outbox`]);
+//! workers claim and settle their deliveries through `claim_due_events` / `complete_event`.
+//!
 //! Everything else (configuration, read models) is ordinary async CRUD.
 
 pub mod crypto;
 pub mod model;
+pub mod outbox;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
-use alertgate_core::ids::{IncidentId, WebhookId, WorkspaceId};
+use alertgate_core::ids::{DestinationId, IncidentId, MessageId, WebhookId, WorkspaceId};
 use alertgate_core::webhook::Webhook;
 use alertgate_core::Timestamp;
 
 pub use model::*;
+pub use outbox::{
+    Attempt, AttemptOutcome, Claim, ClaimedMessage, Destination, MessageStatus, OutboxMessage,
+    OutboxStats,
+};
 
 /// What can go wrong in storage. The message is for logs, not for clients.
 #[derive(Debug, thiserror::Error)]
@@ -99,4 +107,56 @@ pub trait Store: Send + Sync + 'static {
         action: IncidentAction,
         now: Timestamp,
     ) -> Result<Option<Incident>>;
+
+    // -- destinations: where a workspace's incident events go --
+    /// `Conflict` when the workspace already has an investigation endpoint.
+    async fn create_destination(&self, destination: &Destination) -> Result<()>;
+    /// Replace a destination's configuration; false when it does not exist. Disabling it fails
+    /// the messages still waiting for it.
+    async fn update_destination(&self, destination: &Destination) -> Result<bool>;
+    /// Delete it and fail the messages still waiting for it.
+    async fn delete_destination(&self, workspace: WorkspaceId, id: DestinationId) -> Result<bool>;
+    async fn get_destination(
+        &self,
+        workspace: WorkspaceId,
+        id: DestinationId,
+    ) -> Result<Option<Destination>>;
+    async fn list_destinations(&self, workspace: WorkspaceId) -> Result<Vec<Destination>>;
+
+    // -- outbox: events are written by `ingest` and `incident_action`, delivered by workers --
+    /// Claim up to `limit` messages that are due at `now` (pending, or held by a claim whose
+    /// lease expired) for `lease_ms`, oldest due first, counting an attempt for each. A claim
+    /// is settled with [`Store::complete_event`]; one that is not (the worker died) lapses when
+    /// the lease expires. Messages of a deleted or disabled destination come back with none.
+    async fn claim_due_events(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: usize,
+        owner: &str,
+    ) -> Result<Vec<ClaimedMessage>>;
+    /// Record an attempt and settle the message by `outcome`. False when the claim had lapsed
+    /// and another worker claimed the message since (the attempt is still recorded).
+    async fn complete_event(
+        &self,
+        claim: &Claim,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> Result<bool>;
+    /// The messages an incident's events produced, oldest first, with their latest attempts.
+    async fn list_incident_messages(
+        &self,
+        workspace: WorkspaceId,
+        incident: IncidentId,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Send a message again now, with a fresh retry budget. `None` when it does not exist;
+    /// `Conflict` while it is in flight or when its destination is disabled or deleted.
+    async fn retry_message(
+        &self,
+        workspace: WorkspaceId,
+        incident: IncidentId,
+        message: MessageId,
+        now: Timestamp,
+    ) -> Result<Option<OutboxMessage>>;
+    async fn outbox_stats(&self, now: Timestamp) -> Result<OutboxStats>;
 }

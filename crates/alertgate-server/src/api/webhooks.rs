@@ -18,6 +18,7 @@ use alertgate_core::auth::{AuthMethod, Secret};
 use alertgate_core::correlation::{CorrelationSettings, RuleSet};
 use alertgate_core::ids::{DeliveryId, WebhookId, WorkspaceId};
 use alertgate_core::mapping::FieldMapping;
+use alertgate_core::outbox::AutomationSettings;
 use alertgate_core::platforms;
 use alertgate_core::severity::SeverityPolicy;
 use alertgate_core::webhook::{
@@ -50,6 +51,9 @@ pub struct CreateWebhook {
     /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
     #[serde(flatten)]
     correlation: CorrelationSettings,
+    /// `auto_trigger_rca`, `rca_min_severity`, `notify_workspace`.
+    #[serde(flatten)]
+    automation: AutomationSettings,
     /// Defaults to the platform's authentication.
     auth: Option<AuthMethod>,
     /// Use this secret instead of a generated one (e.g. the one PagerDuty shows for a subscription).
@@ -75,6 +79,9 @@ pub struct UpdateWebhook {
     enable_correlation: Option<bool>,
     correlation_window_minutes: Option<i64>,
     correlation_rules: Option<RuleSet>,
+    auto_trigger_rca: Option<bool>,
+    rca_min_severity: Option<Severity>,
+    notify_workspace: Option<bool>,
     auth: Option<AuthMethod>,
     enabled: Option<bool>,
 }
@@ -99,6 +106,8 @@ pub struct WebhookOut {
     rate_limit_per_hour: RateLimit,
     #[serde(flatten)]
     correlation: CorrelationSettings,
+    #[serde(flatten)]
+    automation: AutomationSettings,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -133,6 +142,7 @@ impl WebhookOut {
             dedup_window_hours: w.dedup_window_hours,
             rate_limit_per_hour: w.rate_limit_per_hour,
             correlation: w.correlation.clone(),
+            automation: w.automation,
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -186,6 +196,9 @@ const CREATE_FIELDS: &[&str] = &[
     "enable_correlation",
     "correlation_window_minutes",
     "correlation_rules",
+    "auto_trigger_rca",
+    "rca_min_severity",
+    "notify_workspace",
     "auth",
     "secret",
     "enabled",
@@ -263,6 +276,7 @@ pub async fn create(
             None => RateLimit::DEFAULT,
         },
         correlation: req.correlation,
+        automation: req.automation,
         enabled: req.enabled.unwrap_or(true),
         created_at: now,
         updated_at: now,
@@ -347,6 +361,15 @@ pub async fn update(
         w.correlation.correlation_rules = rules;
     }
     check_correlation(&w.correlation)?;
+    if let Some(on) = req.auto_trigger_rca {
+        w.automation.auto_trigger_rca = on;
+    }
+    if let Some(min) = req.rca_min_severity {
+        w.automation.rca_min_severity = min;
+    }
+    if let Some(on) = req.notify_workspace {
+        w.automation.notify_workspace = on;
+    }
     if let Some(auth) = req.auth {
         check_auth(&auth)?;
         if auth.needs_secret() && w.secrets.is_empty() {

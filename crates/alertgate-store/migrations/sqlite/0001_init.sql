@@ -126,3 +126,74 @@ CREATE TABLE sessions (
     created_at   INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Workspace destinations for incident events: one investigation endpoint per workspace and any
+-- number of notification channels (generic signed webhooks, Slack-compatible incoming webhooks).
+CREATE TABLE destinations (
+    id              TEXT PRIMARY KEY,
+    workspace_id    TEXT NOT NULL,
+    kind            TEXT NOT NULL,      -- investigation | webhook | slack
+    name            TEXT NOT NULL,
+    url             TEXT NOT NULL,      -- for Slack a credential, so encrypted like secrets
+    secret          TEXT,               -- Standard Webhooks signing secret (whsec_…), encrypted; NULL for Slack
+    event_types     TEXT NOT NULL,      -- JSON array of incident.* names
+    enabled         INTEGER NOT NULL,
+    disabled_reason TEXT,               -- set when alertgate disabled it (410 Gone)
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX destinations_workspace ON destinations (workspace_id, id);
+CREATE UNIQUE INDEX destinations_one_investigation ON destinations (workspace_id)
+    WHERE kind = 'investigation';
+
+-- The outbox. An event is written in the transaction that changed its incident, with the
+-- incident context as it was then; a message is that event owed to one destination.
+CREATE TABLE outbox_events (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    incident_id  TEXT NOT NULL,
+    event_type   TEXT NOT NULL,         -- incident.created | incident.updated | …
+    created_at   INTEGER NOT NULL,
+    data         TEXT NOT NULL          -- JSON incident context
+);
+
+CREATE TABLE outbox_messages (
+    id               TEXT PRIMARY KEY,  -- the webhook-id destinations receive
+    event_id         TEXT NOT NULL,
+    workspace_id     TEXT NOT NULL,
+    incident_id      TEXT NOT NULL,
+    destination_id   TEXT NOT NULL,
+    purpose          TEXT NOT NULL,     -- investigation | notification
+    event_type       TEXT NOT NULL,
+    status           TEXT NOT NULL,     -- pending | delivering | delivered | failed
+    attempts         INTEGER NOT NULL,
+    budget_start     INTEGER NOT NULL,  -- attempts before the last manual retry
+    due_at           INTEGER,           -- pending: next attempt; delivering: lease expiry
+    claim_token      TEXT,
+    lease_owner      TEXT,
+    last_attempt_at  INTEGER,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    delivered_at     INTEGER,
+    latency_ms       INTEGER,
+    created_at       INTEGER NOT NULL
+);
+-- What workers claim: due messages, oldest first.
+CREATE INDEX outbox_messages_due ON outbox_messages (due_at)
+    WHERE status IN ('pending', 'delivering');
+CREATE INDEX outbox_messages_incident ON outbox_messages (incident_id, id);
+CREATE INDEX outbox_messages_destination ON outbox_messages (destination_id)
+    WHERE status IN ('pending', 'delivering');
+-- At most one investigation per incident, whatever happens to it later.
+CREATE UNIQUE INDEX outbox_messages_one_investigation ON outbox_messages (incident_id)
+    WHERE purpose = 'investigation';
+
+CREATE TABLE outbox_attempts (
+    message_id  TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    status_code INTEGER,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL
+);
+CREATE INDEX outbox_attempts_message ON outbox_attempts (message_id, attempt);

@@ -1,5 +1,6 @@
 //! The group-commit transaction: triage every alert of every delivery in the batch (dedup,
-//! correlation, lifecycle), write the alerts, incident changes and delivery rows, commit once.
+//! correlation, lifecycle), write the alerts, incident changes, delivery rows and the outbox
+//! events those changes owe (see [`super::outbox`]), commit once.
 //!
 //! Incident state:
 //! - opened by its first alert; resolved when every alert is resolved (by the sources) or by a
@@ -18,6 +19,7 @@ use alertgate_core::triage::{self, Action, OpenAlert};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
+use super::outbox::Outbox;
 use crate::model::*;
 use crate::Result;
 
@@ -27,18 +29,25 @@ pub(crate) fn ingest(
     now: Timestamp,
 ) -> Result<Vec<IngestResult>> {
     let tx = conn.transaction()?;
+    let mut outbox = Outbox::default();
     let mut results = Vec::with_capacity(items.len());
     for item in items {
-        results.push(ingest_one(&tx, item, now)?);
+        results.push(ingest_one(&tx, &mut outbox, item, now)?);
     }
+    outbox.write(&tx, now)?;
     tx.commit()?;
     Ok(results)
 }
 
-fn ingest_one(tx: &Transaction<'_>, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
+fn ingest_one(
+    tx: &Transaction<'_>,
+    ob: &mut Outbox,
+    item: IngestItem,
+    now: Timestamp,
+) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
     for alert in &item.alerts {
-        outcomes.push(triage_alert(tx, &item, alert, now)?);
+        outcomes.push(triage_alert(tx, ob, &item, alert, now)?);
     }
     let (status_code, outcome) = match &item.delivery.error {
         Some(e) => (e.status_code, e.code.clone()),
@@ -100,6 +109,7 @@ fn outcome(
 
 fn triage_alert(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     item: &IngestItem,
     alert: &NormalizedAlert,
     now: Timestamp,
@@ -118,7 +128,7 @@ fn triage_alert(
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
                 insert_alert(tx, item, alert, alert_id, incident_id, &decision, now)?;
-                join_incident(tx, incident_id, alert, &decision, now)?;
+                join_incident(tx, ob, incident_id, alert, &decision, now)?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
             let incident_id = IncidentId::generate(now, rand::random());
@@ -142,6 +152,7 @@ fn triage_alert(
             ])?;
             let decision = Decision::Created;
             insert_alert(tx, item, alert, alert_id, incident_id, &decision, now)?;
+            ob.opened(incident_id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
         Action::Deduplicate { into } => {
@@ -160,7 +171,7 @@ fn triage_alert(
             if into.status == AlertStatus::Acknowledged {
                 // The source un-acknowledged it (PagerDuty `unacknowledged`, Opsgenie
                 // `UnAcknowledge`): the incident needs attention again.
-                refresh_incident_status(tx, into.incident_id, true, now)?;
+                refresh_incident_status(tx, ob, into.incident_id, true, now)?;
             }
             let decision = Decision::Deduplicated {
                 dedup_key: alert.dedup_key.clone(),
@@ -186,7 +197,7 @@ fn triage_alert(
                 now.as_millis(),
                 resolved_at
             ])?;
-            refresh_incident_status(tx, open.incident_id, false, now)?;
+            refresh_incident_status(tx, ob, open.incident_id, false, now)?;
             let decision = Decision::StatusChanged {
                 alert_id: open.alert_id,
                 from: open.status,
@@ -288,6 +299,7 @@ fn correlate(
 /// lowered), and a timeline entry.
 fn join_incident(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     alert: &NormalizedAlert,
     decision: &Decision,
@@ -317,6 +329,7 @@ fn join_incident(
     ])?;
     event(
         tx,
+        ob,
         incident,
         now,
         "alert_correlated",
@@ -326,6 +339,7 @@ fn join_incident(
     if new > old {
         event(
             tx,
+            ob,
             incident,
             now,
             "severity_raised",
@@ -336,8 +350,10 @@ fn join_incident(
     Ok(())
 }
 
+/// Write a timeline entry; the outbox hears of it in the same transaction.
 fn event(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     at: Timestamp,
     kind: &str,
@@ -348,6 +364,15 @@ fn event(
         "INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![incident.to_string(), at.as_millis(), kind, actor, json_text(detail)?])?;
+    ob.recorded(
+        incident,
+        IncidentEvent {
+            at,
+            kind: kind.to_string(),
+            actor: actor.to_string(),
+            detail: detail.clone(),
+        },
+    );
     Ok(())
 }
 
@@ -428,6 +453,7 @@ fn find_open_alert(
 /// `reopened`: an acknowledged alert fires again.
 fn refresh_incident_status(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     reopened: bool,
     now: Timestamp,
@@ -450,7 +476,7 @@ fn refresh_incident_status(
         current
     };
     if next != current {
-        set_incident_status(tx, incident, current, next, "source", now)?;
+        set_incident_status(tx, ob, incident, current, next, "source", now)?;
     }
     Ok(())
 }
@@ -458,6 +484,7 @@ fn refresh_incident_status(
 /// Move an incident to `next`, stamping the times and recording the change.
 pub(crate) fn set_incident_status(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     current: IncidentStatus,
     next: IncidentStatus,
@@ -478,6 +505,7 @@ pub(crate) fn set_incident_status(
     };
     event(
         tx,
+        ob,
         incident,
         now,
         kind,
@@ -520,7 +548,9 @@ pub(crate) fn incident_action(
                 params![incident.to_string(), now.as_millis()],
             )?;
         }
-        set_incident_status(&tx, incident, current, next, "api", now)?;
+        let mut outbox = Outbox::default();
+        set_incident_status(&tx, &mut outbox, incident, current, next, "api", now)?;
+        outbox.write(&tx, now)?;
     }
     tx.commit()?;
     Ok(true)

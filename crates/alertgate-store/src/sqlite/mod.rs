@@ -8,6 +8,7 @@
 mod access;
 mod ingest;
 mod migrate;
+mod outbox;
 mod read;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use alertgate_core::ids::{IncidentId, WebhookId, WorkspaceId};
+use alertgate_core::ids::{DestinationId, IncidentId, MessageId, WebhookId, WorkspaceId};
 use alertgate_core::webhook::Webhook;
 use alertgate_core::Timestamp;
 
@@ -25,6 +26,9 @@ use alertgate_core::auth::Secret;
 
 use crate::crypto::SecretCipher;
 use crate::model::*;
+use crate::outbox::{
+    Attempt, AttemptOutcome, Claim, ClaimedMessage, Destination, OutboxMessage, OutboxStats,
+};
 use crate::{Result, Store, StoreError};
 
 pub use migrate::SCHEMA_VERSION;
@@ -400,5 +404,81 @@ impl Store for SqliteStore {
             read::get_incident_row(c, workspace, id)
         })
         .await
+    }
+
+    async fn create_destination(&self, d: &Destination) -> Result<()> {
+        let d = d.clone();
+        self.write(move |c| outbox::create_destination(c, &d)).await
+    }
+
+    async fn update_destination(&self, d: &Destination) -> Result<bool> {
+        let d = d.clone();
+        self.write(move |c| outbox::update_destination(c, &d)).await
+    }
+
+    async fn delete_destination(&self, workspace: WorkspaceId, id: DestinationId) -> Result<bool> {
+        self.write(move |c| outbox::delete_destination(c, workspace, id))
+            .await
+    }
+
+    async fn get_destination(
+        &self,
+        workspace: WorkspaceId,
+        id: DestinationId,
+    ) -> Result<Option<Destination>> {
+        self.read(move |c| outbox::get_destination(c, workspace, id))
+            .await
+    }
+
+    async fn list_destinations(&self, workspace: WorkspaceId) -> Result<Vec<Destination>> {
+        self.read(move |c| outbox::list_destinations(c, workspace))
+            .await
+    }
+
+    async fn claim_due_events(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: usize,
+        owner: &str,
+    ) -> Result<Vec<ClaimedMessage>> {
+        let owner = owner.to_string();
+        self.write(move |c| outbox::claim(c, now, lease_ms, limit, &owner))
+            .await
+    }
+
+    async fn complete_event(
+        &self,
+        claim: &Claim,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> Result<bool> {
+        let (claim, attempt) = (claim.clone(), attempt.clone());
+        self.write(move |c| outbox::complete(c, &claim, &attempt, outcome))
+            .await
+    }
+
+    async fn list_incident_messages(
+        &self,
+        workspace: WorkspaceId,
+        incident: IncidentId,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.read(move |c| outbox::list_messages(c, workspace, incident, None))
+            .await
+    }
+
+    async fn retry_message(
+        &self,
+        workspace: WorkspaceId,
+        incident: IncidentId,
+        message: MessageId,
+        now: Timestamp,
+    ) -> Result<Option<OutboxMessage>> {
+        self.write(move |c| outbox::retry(c, workspace, incident, message, now))
+            .await
+    }
+
+    async fn outbox_stats(&self, now: Timestamp) -> Result<OutboxStats> {
+        self.read(move |c| outbox::stats(c, now)).await
     }
 }

@@ -11,7 +11,7 @@ use super::corrupt;
 use crate::model::*;
 use crate::Result;
 
-const INCIDENT_COLUMNS: &str = "id, workspace_id, webhook_id, title, severity, status, services, \
+pub(crate) const INCIDENT_COLUMNS: &str = "id, workspace_id, webhook_id, title, severity, status, services, \
      alert_count, occurrence_count, created_at, updated_at, acknowledged_at, resolved_at, platform, \
      description, source_url, correlated_alert_count, last_alert_at";
 
@@ -30,7 +30,7 @@ fn ts(ms: Option<i64>) -> Option<Timestamp> {
     ms.map(Timestamp::from_millis)
 }
 
-fn incident_from_row(r: &Row<'_>) -> Result<Incident> {
+pub(crate) fn incident_from_row(r: &Row<'_>) -> Result<Incident> {
     let status: String = r.get(5)?;
     Ok(Incident {
         id: parse(r.get(0)?)?,
@@ -51,6 +51,45 @@ fn incident_from_row(r: &Row<'_>) -> Result<Incident> {
         source_url: r.get(15)?,
         correlated_alert_count: r.get(16)?,
         last_alert_at: Timestamp::from_millis(r.get(17)?),
+    })
+}
+
+pub(crate) const ALERT_COLUMNS: &str =
+    "id, incident_id, webhook_id, title, description, severity, \
+     raw_severity, services, status, dedup_key, source_url, occurrence_count, first_seen_at, \
+     last_seen_at, resolved_at, decision, delivery_id, payload";
+
+pub(crate) fn alert_from_row(r: &Row<'_>) -> Result<Alert> {
+    let status: String = r.get(8)?;
+    Ok(Alert {
+        id: parse(r.get(0)?)?,
+        incident_id: parse(r.get(1)?)?,
+        webhook_id: parse(r.get(2)?)?,
+        title: r.get(3)?,
+        description: r.get(4)?,
+        severity: parse::<Severity>(r.get(5)?)?,
+        raw_severity: r.get(6)?,
+        services: json(&r.get::<_, String>(7)?)?,
+        status: AlertStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
+        dedup_key: r.get(9)?,
+        source_url: r.get(10)?,
+        occurrence_count: r.get(11)?,
+        first_seen_at: Timestamp::from_millis(r.get(12)?),
+        last_seen_at: Timestamp::from_millis(r.get(13)?),
+        resolved_at: ts(r.get(14)?),
+        decision: json(&r.get::<_, String>(15)?)?,
+        delivery_id: parse(r.get(16)?)?,
+        payload: json(&r.get::<_, String>(17)?)?,
+    })
+}
+
+/// A timeline entry from `SELECT at, kind, actor, detail`.
+pub(crate) fn timeline_from_row(r: &Row<'_>) -> Result<IncidentEvent> {
+    Ok(IncidentEvent {
+        at: Timestamp::from_millis(r.get(0)?),
+        kind: r.get(1)?,
+        actor: r.get(2)?,
+        detail: json(&r.get::<_, String>(3)?)?,
     })
 }
 
@@ -120,36 +159,13 @@ pub(crate) fn get_incident(
     let Some(incident) = get_incident_row(c, workspace, id)? else {
         return Ok(None);
     };
-    let mut stmt = c.prepare_cached(
-        "SELECT id, incident_id, webhook_id, title, description, severity, raw_severity, services,
-                status, dedup_key, source_url, occurrence_count, first_seen_at, last_seen_at,
-                resolved_at, decision, delivery_id, payload
-         FROM alerts WHERE incident_id = ?1 ORDER BY id LIMIT 1000",
-    )?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = ?1 ORDER BY id LIMIT 1000"
+    ))?;
     let mut rows = stmt.query([id.to_string()])?;
     let mut alerts = Vec::new();
     while let Some(r) = rows.next()? {
-        let status: String = r.get(8)?;
-        alerts.push(Alert {
-            id: parse(r.get(0)?)?,
-            incident_id: parse(r.get(1)?)?,
-            webhook_id: parse(r.get(2)?)?,
-            title: r.get(3)?,
-            description: r.get(4)?,
-            severity: parse::<Severity>(r.get(5)?)?,
-            raw_severity: r.get(6)?,
-            services: json(&r.get::<_, String>(7)?)?,
-            status: AlertStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
-            dedup_key: r.get(9)?,
-            source_url: r.get(10)?,
-            occurrence_count: r.get(11)?,
-            first_seen_at: Timestamp::from_millis(r.get(12)?),
-            last_seen_at: Timestamp::from_millis(r.get(13)?),
-            resolved_at: ts(r.get(14)?),
-            decision: json(&r.get::<_, String>(15)?)?,
-            delivery_id: parse(r.get(16)?)?,
-            payload: json(&r.get::<_, String>(17)?)?,
-        });
+        alerts.push(alert_from_row(r)?);
     }
     let mut stmt = c.prepare_cached(
         "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = ?1
@@ -158,12 +174,7 @@ pub(crate) fn get_incident(
     let mut rows = stmt.query([id.to_string()])?;
     let mut timeline = Vec::new();
     while let Some(r) = rows.next()? {
-        timeline.push(IncidentEvent {
-            at: Timestamp::from_millis(r.get(0)?),
-            kind: r.get(1)?,
-            actor: r.get(2)?,
-            detail: json(&r.get::<_, String>(3)?)?,
-        });
+        timeline.push(timeline_from_row(r)?);
     }
     Ok(Some(IncidentDetail {
         incident,
