@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use alertgate_core::auth::Secret;
 use alertgate_core::limits::Limits;
+use alertgate_core::outbox::RetrySchedule;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,6 +29,51 @@ pub struct Config {
     pub writer: WriterConfig,
     /// How long a webhook's configuration may be served from the node's cache.
     pub webhook_cache_ttl_ms: u64,
+    /// Let destinations use plain http:// and private, loopback or link-local addresses. For
+    /// local use and tests only: it turns the SSRF guard off.
+    pub allow_insecure_destinations: bool,
+    pub outbox: OutboxConfig,
+}
+
+/// How the outbox worker delivers incident events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// How often the worker looks for due messages when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// How long a claim holds a message; a node that dies mid-delivery leaves it to another after
+    /// this. Keep it well above `request_timeout_ms`.
+    pub lease_ms: u64,
+    /// Time allowed for one request to a destination, connection included.
+    pub request_timeout_ms: u64,
+    /// Requests in flight at once, per node.
+    pub concurrency: usize,
+    pub retry: RetrySchedule,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1_000,
+            lease_ms: 60_000,
+            request_timeout_ms: 10_000,
+            concurrency: 8,
+            retry: RetrySchedule::default(),
+        }
+    }
+}
+
+impl OutboxConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        self.retry.validate()?;
+        if self.lease_ms <= self.request_timeout_ms {
+            return Err("outbox lease_ms must be greater than request_timeout_ms".into());
+        }
+        if self.concurrency == 0 || self.poll_interval_ms == 0 {
+            return Err("outbox concurrency and poll_interval_ms must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +106,8 @@ impl Default for Config {
             limits: Limits::default(),
             writer: WriterConfig::default(),
             webhook_cache_ttl_ms: 2_000,
+            allow_insecure_destinations: false,
+            outbox: OutboxConfig::default(),
         }
     }
 }
@@ -93,6 +141,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub writer: Option<WriterConfig>,
     pub webhook_cache_ttl_ms: Option<u64>,
+    pub allow_insecure_destinations: Option<bool>,
+    pub outbox: Option<OutboxConfig>,
 }
 
 impl FileConfig {

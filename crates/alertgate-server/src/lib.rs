@@ -1,5 +1,5 @@
-//! alertgate's imperative shell: HTTP routes (intake, management API), the writer, the webhook
-//! cache, configuration, start-up and graceful shutdown. Handlers are thin: parse, call core, hand
+//! alertgate's imperative shell: HTTP routes (intake, management API), the writer, the outbox
+//! worker, the webhook cache, configuration, start-up and graceful shutdown. Handlers are thin: parse, call core, hand
 //! to the writer or the store, render.
 
 pub mod api;
@@ -11,6 +11,7 @@ pub mod examples;
 pub mod intake;
 pub mod outbound;
 pub mod ratelimit;
+pub mod outbox;
 pub mod redact;
 pub mod sns;
 pub mod state;
@@ -135,7 +136,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stop accepting, finish in-flight requests, drain the writer, return.
+    /// Stop accepting, finish in-flight requests, drain the writer, stop the outbox worker
+    /// (pending events stay in the database), return.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let RunningServer {
             state,
@@ -171,6 +173,13 @@ pub async fn start(
     runtime: Runtime,
 ) -> anyhow::Result<RunningServer> {
     let clock = runtime.clock.clone();
+    config
+        .outbox
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid outbox configuration: {e}"))?;
+    if config.allow_insecure_destinations {
+        tracing::warn!("destinations may use http:// and private addresses (allow-insecure-destinations): for local use only");
+    }
     let generated_admin_token = ensure_admin_token(&config, store.as_ref()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -178,8 +187,22 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let config = Arc::new(config.with_bound_addr(addr));
     let shutdown = CancellationToken::new();
-    let (writer, writer_task) = writer::Writer::spawn(store.clone(), clock.clone(), &config.writer);
-    let state = AppState::new(config.clone(), store, runtime, writer);
+    let outbox = outbox::OutboxHandle::default();
+    let (writer, writer_task) = writer::Writer::spawn(
+        store.clone(),
+        clock.clone(),
+        &config.writer,
+        outbox.wake.clone(),
+    );
+    let outbox_task = outbox::spawn(
+        store.clone(),
+        clock.clone(),
+        config.clone(),
+        outbox.clone(),
+        shutdown.child_token(),
+    );
+    let mut state = AppState::new(config.clone(), store, runtime, writer);
+    state.outbox = outbox;
     let app = api::router(state.clone());
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -193,6 +216,8 @@ pub async fn start(
         // Every request is answered; the router (and its writer handles) are dropped, so the
         // writer drains what is queued and stops.
         writer_task.await.context("writer task panicked")?;
+        // What the writer committed last is delivered after the next start.
+        outbox_task.await.context("outbox worker panicked")?;
         tracing::info!("shut down cleanly");
         Ok(())
     });

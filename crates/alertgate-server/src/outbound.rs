@@ -92,6 +92,46 @@ pub fn check_url(url: &reqwest::Url, allow_private: bool) -> Result<(), String> 
     }
 }
 
+/// Check a destination URL users give: https (or http with `allow_insecure`), a host, no
+/// credentials in it, at most 2,048 characters; and, unless `allow_insecure`, no IP literal
+/// outside the public internet and no name that is local by definition (`localhost`, a single
+/// label, `.local`, `.internal`). Names are resolved only when used, by the public-only
+/// resolver: a check here could be undone by DNS later anyway.
+pub fn check_destination_url(raw: &str, allow_insecure: bool) -> Result<reqwest::Url, String> {
+    if raw.len() > 2048 {
+        return Err("the URL must be at most 2048 characters".into());
+    }
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| format!("not a valid URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure => {}
+        "http" => {
+            return Err(
+                "the URL must use https (this server does not allow insecure destinations)".into(),
+            )
+        }
+        other => return Err(format!("the URL must use https, not `{other}`")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL must not contain credentials".into());
+    }
+    check_url(&url, allow_insecure)?;
+    if !allow_insecure {
+        if let Some(url::Host::Domain(name)) = url.host() {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            let local = name == "localhost"
+                || !name.contains('.')
+                || [".localhost", ".local", ".internal", ".localdomain"]
+                    .iter()
+                    .any(|s| name.ends_with(s));
+            if local {
+                return Err(format!("{name} is not a public host name"));
+            }
+        }
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +166,25 @@ mod tests {
         assert!(check_url(&u, true).is_ok());
         let u = reqwest::Url::parse("https://[::1]:8443/").unwrap();
         assert!(check_url(&u, false).is_err());
+    }
+
+    #[test]
+    fn destination_urls_need_https_and_a_public_host_unless_insecure_is_allowed() {
+        for bad in [
+            "http://hooks.example.com/x",
+            "https://127.0.0.1:8443/x",
+            "https://10.0.0.5/x",
+            "https://localhost/x",
+            "https://db.internal/x",
+            "https://metadata/x",
+            "https://user:pw@hooks.example.com/x",
+            "ftp://hooks.example.com/x",
+            "not a url",
+        ] {
+            assert!(check_destination_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_destination_url("https://hooks.example.com/x", false).is_ok());
+        assert!(check_destination_url("http://127.0.0.1:9000/x", true).is_ok());
+        assert!(check_destination_url("https://user:pw@127.0.0.1/x", true).is_err());
     }
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub workspace_correlation: WorkspaceCorrelationCache,
     pub sns: Arc<crate::sns::SnsVerifier>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
+    /// Wakes the outbox worker and holds its counters.
+    pub outbox: crate::outbox::OutboxHandle,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             writer,
             webhooks,
             sns: Arc::new(crate::sns::SnsVerifier::new(runtime.sns)),
+            outbox: crate::outbox::OutboxHandle::default(),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The node's single writer: requests hand their normalized alerts over a bounded channel and wait;
 //! the writer takes everything waiting (up to `max_batch`), has the store triage and commit it in
 //! one transaction, then answers every request. One fsync serves the whole batch (group commit),
-//! and decisions are serialized without any lock in the request path.
+//! and decisions are serialized without any lock in the request path. After each commit it
+//! wakes the outbox worker (`committed`): the batch may have written events to deliver.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use alertgate_store::{IngestItem, IngestResult, Store, StoreError};
 
@@ -37,10 +38,11 @@ impl Writer {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: &WriterConfig,
+        committed: Arc<Notify>,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let max_batch = config.max_batch.max(1);
-        let task = tokio::spawn(run(store, clock, rx, max_batch));
+        let task = tokio::spawn(run(store, clock, rx, max_batch, committed));
         (Writer { tx }, task)
     }
 
@@ -70,6 +72,7 @@ async fn run(
     clock: Arc<dyn Clock>,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    committed: Arc<Notify>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
@@ -80,6 +83,7 @@ async fn run(
         let n = items.len();
         match store.ingest(items, clock.now()).await {
             Ok(results) => {
+                committed.notify_one();
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }

@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway: intake webhooks, the management API.
+    /// Run the gateway: intake webhooks, the management API, the outbox worker.
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ServeArgs),
@@ -71,6 +71,14 @@ struct ServeArgs {
     /// Requests committed together in one transaction at most [default: 1024].
     #[arg(long, env = "ALERTGATE_WRITER_MAX_BATCH")]
     writer_max_batch: Option<usize>,
+    /// Let investigation and notification destinations use plain http:// and private, loopback
+    /// or link-local addresses. For local use and tests only: this turns off the SSRF guard.
+    #[arg(
+        long,
+        env = "ALERTGATE_ALLOW_INSECURE_DESTINATIONS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_insecure_destinations: bool,
 }
 
 impl ServeArgs {
@@ -116,6 +124,9 @@ impl ServeArgs {
             webhook_cache_ttl_ms: file
                 .webhook_cache_ttl_ms
                 .unwrap_or(defaults.webhook_cache_ttl_ms),
+            allow_insecure_destinations: self.allow_insecure_destinations
+                || file.allow_insecure_destinations.unwrap_or(false),
+            outbox: file.outbox.unwrap_or_default(),
         };
         Ok((config, log_format))
     }

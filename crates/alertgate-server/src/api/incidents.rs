@@ -68,11 +68,14 @@ async fn act(
     action: IncidentAction,
 ) -> Result<Json<Incident>, ApiError> {
     let id: IncidentId = id.parse().map_err(|_| ApiError::not_found("incident"))?;
-    app.store
+    let incident = app
+        .store
         .incident_action(caller.workspace, id, action, app.clock.now())
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("incident"))
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    // The change may have written outbox events.
+    app.outbox.wake();
+    Ok(Json(incident))
 }
 
 /// `POST /api/v1/incidents/{id}/acknowledge`: someone is on it. Idempotent; a resolved incident

@@ -6,7 +6,9 @@
 
 mod auth;
 mod correlation;
+mod destinations;
 mod health;
+mod incident_deliveries;
 mod incidents;
 mod json;
 mod platforms;
@@ -207,6 +209,48 @@ pub fn routes() -> Routes {
             "/api/v1/incidents/{id}/resolve",
             R(Responder),
             incidents::resolve,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/incidents/{id}/deliveries",
+            R(Viewer),
+            incident_deliveries::list,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/incidents/{id}/deliveries/{delivery_id}/retry",
+            R(Responder),
+            incident_deliveries::retry,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/destinations",
+            R(Viewer),
+            destinations::list,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/destinations",
+            R(Admin),
+            destinations::create,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/destinations/{id}",
+            R(Viewer),
+            destinations::get,
+        )
+        .add(
+            Method::PATCH,
+            "/api/v1/destinations/{id}",
+            R(Admin),
+            destinations::update,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/destinations/{id}",
+            R(Admin),
+            destinations::delete,
         )
         .add(
             Method::GET,

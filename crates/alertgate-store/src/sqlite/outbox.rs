@@ -386,7 +386,10 @@ pub(crate) fn complete(
         return Ok(false);
     };
     let (status, due_at, delivered_at, latency) = match outcome {
-        AttemptOutcome::Delivered => ("delivered", None, Some(at), Some(at - created_at)),
+        AttemptOutcome::Delivered => {
+            let done = at + attempt.duration_ms;
+            ("delivered", None, Some(done), Some(done - created_at))
+        }
         AttemptOutcome::RetryAt(next) => ("pending", Some(next.as_millis()), None, None),
         AttemptOutcome::Failed | AttemptOutcome::DestinationGone => ("failed", None, None, None),
     };

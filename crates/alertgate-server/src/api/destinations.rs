@@ -1,0 +1,293 @@
+//! `/api/v1/destinations`: where a workspace's incident events go. One investigation endpoint
+//! (receives `incident.created` for incidents its webhooks' `auto_trigger_rca` selects) and any
+//! number of notification channels (`webhook`: signed JSON; `slack`: a Slack-compatible incoming
+//! webhook), each subscribed to a set of event types.
+//!
+//! Any role may read; changing needs Admin. URLs are checked on save: https and a public host,
+//! unless the server runs with `--allow-insecure-destinations`. The signing secret is shown in
+//! full only in the reply that created or rotated it, and a Slack URL (itself a credential) only
+//! in the reply to the request that set it.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use alertgate_core::ids::{DestinationId, WorkspaceId};
+use alertgate_core::outbox::{DestinationKind, EventType};
+use alertgate_core::webhook::WebhookName;
+use alertgate_core::Timestamp;
+use alertgate_store::Destination;
+
+use super::auth::{Caller, Role};
+use super::json::ApiJson;
+use crate::error::ApiError;
+use crate::outbox::signing;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDestination {
+    kind: DestinationKind,
+    name: String,
+    url: String,
+    /// A `whsec_…` secret to sign with instead of a generated one (not for Slack).
+    secret: Option<String>,
+    /// Notification channels: what to receive (default: every event type).
+    event_types: Option<Vec<EventType>>,
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDestination {
+    name: Option<String>,
+    url: Option<String>,
+    secret: Option<String>,
+    /// Replace the signing secret with a generated one.
+    #[serde(default)]
+    rotate_secret: bool,
+    event_types: Option<Vec<EventType>>,
+    /// Enabling clears the reason alertgate disabled it for.
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DestinationOut {
+    id: DestinationId,
+    workspace_id: WorkspaceId,
+    kind: DestinationKind,
+    name: String,
+    /// For Slack, only the host and the last characters: the URL is the credential.
+    url: String,
+    secret_hint: Option<String>,
+    event_types: Vec<EventType>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl DestinationOut {
+    fn new(d: &Destination) -> Self {
+        Self {
+            id: d.id,
+            workspace_id: d.workspace_id,
+            kind: d.kind,
+            name: d.name.clone(),
+            url: if d.kind == DestinationKind::Slack {
+                redact_url(&d.url)
+            } else {
+                d.url.clone()
+            },
+            secret_hint: d.secret.as_ref().map(signing::hint),
+            event_types: d.event_types.clone(),
+            enabled: d.enabled,
+            disabled_reason: d.disabled_reason.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// `https://hooks.slack.com/…abcd`.
+fn redact_url(raw: &str) -> String {
+    let tail: String = raw
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    match reqwest::Url::parse(raw) {
+        Ok(u) => format!(
+            "{}://{}/…{tail}",
+            u.scheme(),
+            u.host_str().unwrap_or_default()
+        ),
+        Err(_) => format!("…{tail}"),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("validation_failed", message)
+}
+
+fn check_url(app: &AppState, url: &str) -> Result<String, ApiError> {
+    crate::outbound::check_destination_url(url, app.config.allow_insecure_destinations)
+        .map(|u| u.to_string())
+        .map_err(|e| invalid(format!("url: {e}")))
+}
+
+/// What a destination of `kind` subscribes to; the investigation endpoint takes only the trigger.
+fn check_event_types(
+    kind: DestinationKind,
+    requested: Option<Vec<EventType>>,
+) -> Result<Vec<EventType>, ApiError> {
+    if kind == DestinationKind::Investigation {
+        return match requested.as_deref() {
+            None | Some([EventType::Created]) => Ok(vec![EventType::Created]),
+            Some(_) => Err(invalid(
+                "the investigation endpoint receives incident.created only; use a notification channel for other events",
+            )),
+        };
+    }
+    let mut types = requested.unwrap_or_else(|| EventType::ALL.to_vec());
+    types.sort();
+    types.dedup();
+    if types.is_empty() {
+        return Err(invalid("event_types must name at least one event type"));
+    }
+    Ok(types)
+}
+
+fn parse_id(id: &str) -> Result<DestinationId, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found("destination"))
+}
+
+/// The reply to a request that set a credential: shown this once.
+fn reveal(d: &Destination, secret: bool, url: bool) -> Result<Value, ApiError> {
+    let mut out = serde_json::to_value(DestinationOut::new(d)).map_err(ApiError::internal)?;
+    if secret {
+        if let Some(s) = &d.secret {
+            out["secret"] = Value::String(s.expose().to_string());
+        }
+    }
+    if url {
+        out["url"] = Value::String(d.url.clone());
+    }
+    Ok(out)
+}
+
+pub async fn create(
+    caller: Caller,
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<CreateDestination>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let name = WebhookName::parse(&req.name).map_err(invalid)?;
+    let url = check_url(&app, &req.url)?;
+    let event_types = check_event_types(req.kind, req.event_types)?;
+    let secret = match (req.kind.is_signed(), req.secret.as_deref()) {
+        (false, Some(_)) => {
+            return Err(invalid(
+                "Slack-compatible webhooks are not signed; leave out `secret`",
+            ))
+        }
+        (false, None) => None,
+        (true, Some(s)) => Some(signing::parse_secret(s).map_err(invalid)?),
+        (true, None) => Some(signing::new_secret()),
+    };
+    let now = app.clock.now();
+    let d = Destination {
+        id: DestinationId::new(now, rand::random()),
+        workspace_id: caller.workspace,
+        kind: req.kind,
+        name: name.as_str().to_string(),
+        url,
+        secret,
+        event_types,
+        enabled: req.enabled.unwrap_or(true),
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.store.create_destination(&d).await?;
+    tracing::info!(destination = %d.id, kind = d.kind.as_str(), "destination created");
+    Ok((StatusCode::CREATED, Json(reveal(&d, true, true)?)))
+}
+
+pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let items: Vec<DestinationOut> = app
+        .store
+        .list_destinations(caller.workspace)
+        .await?
+        .iter()
+        .map(DestinationOut::new)
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<Destination, ApiError> {
+    app.store
+        .get_destination(caller.workspace, parse_id(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))
+}
+
+pub async fn get(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DestinationOut>, ApiError> {
+    let d = load(&app, &caller, &id).await?;
+    Ok(Json(DestinationOut::new(&d)))
+}
+
+pub async fn update(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateDestination>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let mut d = load(&app, &caller, &id).await?;
+    if let Some(name) = req.name {
+        d.name = WebhookName::parse(&name)
+            .map_err(invalid)?
+            .as_str()
+            .to_string();
+    }
+    let url_changed = req.url.is_some();
+    if let Some(url) = req.url {
+        d.url = check_url(&app, &url)?;
+    }
+    if req.event_types.is_some() {
+        d.event_types = check_event_types(d.kind, req.event_types)?;
+    }
+    let secret_changed = req.rotate_secret || req.secret.is_some();
+    if secret_changed && !d.kind.is_signed() {
+        return Err(invalid(
+            "Slack-compatible webhooks are not signed; they have no secret",
+        ));
+    }
+    if let Some(s) = req.secret.as_deref() {
+        d.secret = Some(signing::parse_secret(s).map_err(invalid)?);
+    } else if req.rotate_secret {
+        d.secret = Some(signing::new_secret());
+    }
+    if let Some(on) = req.enabled {
+        d.enabled = on;
+        if on {
+            d.disabled_reason = None;
+        }
+    }
+    d.updated_at = app.clock.now();
+    if !app.store.update_destination(&d).await? {
+        return Err(ApiError::not_found("destination"));
+    }
+    Ok(Json(reveal(
+        &d,
+        secret_changed,
+        url_changed && d.kind == DestinationKind::Slack,
+    )?))
+}
+
+pub async fn delete(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    if !app
+        .store
+        .delete_destination(caller.workspace, parse_id(&id)?)
+        .await?
+    {
+        return Err(ApiError::not_found("destination"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,62 @@
+//! `/api/v1/incidents/{id}/deliveries`: what an incident's events owed the workspace's
+//! destinations and how each delivery went (status, attempts with their answers, last error,
+//! next retry), and a manual re-send.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use alertgate_core::ids::{IncidentId, MessageId};
+use alertgate_store::OutboxMessage;
+
+use super::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn incident_id(id: &str) -> Result<IncidentId, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found("incident"))
+}
+
+pub async fn list(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = incident_id(&id)?;
+    let items = app
+        .store
+        .list_incident_messages(caller.workspace, id)
+        .await?;
+    if items.is_empty()
+        && app
+            .store
+            .get_incident(caller.workspace, id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::not_found("incident"));
+    }
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `POST …/deliveries/{delivery_id}/retry`: send it again now, whatever its state (a delivered
+/// message is re-sent with the same `webhook-id`), with a fresh retry budget.
+pub async fn retry(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path((id, message)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<OutboxMessage>), ApiError> {
+    caller.require(Role::Responder)?;
+    let id = incident_id(&id)?;
+    let message: MessageId = message
+        .parse()
+        .map_err(|_| ApiError::not_found("delivery"))?;
+    let m = app
+        .store
+        .retry_message(caller.workspace, id, message, app.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    app.outbox.wake();
+    Ok((StatusCode::ACCEPTED, Json(m)))
+}
