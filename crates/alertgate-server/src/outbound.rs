@@ -168,6 +168,20 @@ mod tests {
         assert!(check_url(&u, false).is_err());
     }
 
+    #[tokio::test]
+    async fn the_client_refuses_names_that_resolve_to_private_addresses() {
+        use std::error::Error as _;
+        let c = client(false, Duration::from_secs(2));
+        let err = c.get("http://localhost:9/").send().await.unwrap_err();
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            chain.push_str(&format!(" / {s}"));
+            source = s.source();
+        }
+        assert!(chain.contains("resolves to no public address"), "{chain}");
+    }
+
     #[test]
     fn destination_urls_need_https_and_a_public_host_unless_insecure_is_allowed() {
         for bad in [

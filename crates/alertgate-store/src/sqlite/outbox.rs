@@ -725,3 +725,269 @@ fn purpose(s: &str) -> Result<Purpose> {
 fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(corrupt)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use crate::Store;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// A store with one webhook (automation as given), one open incident of it, and an
+    /// investigation endpoint plus a notification channel in its workspace.
+    async fn setup(automation: &str) -> (tempfile::TempDir, SqliteStore, IncidentId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let t = Timestamp::from_millis(T0);
+        let webhook = WebhookId::new(t, 1);
+        let incident = IncidentId::new(t, 2);
+        let ws = WorkspaceId::DEFAULT;
+        {
+            let c = store.writer.lock().unwrap();
+            c.execute(
+                "INSERT INTO webhooks (id, workspace_id, token, config, created_at, updated_at)
+                 VALUES (?1, ?2, 'tok', ?3, 0, 0)",
+                params![webhook.to_string(), ws.to_string(), automation],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO incidents (id, workspace_id, webhook_id, platform, title, severity,
+                    status, services, alert_count, correlated_alert_count, occurrence_count,
+                    created_at, updated_at, last_alert_at)
+                 VALUES (?1, ?2, ?3, 'generic', 'db down', 'high', 'open', '[]', 0, 0, 1, ?4, ?4, ?4)",
+                params![incident.to_string(), ws.to_string(), webhook.to_string(), T0],
+            )
+            .unwrap();
+        }
+        for (i, kind) in [DestinationKind::Investigation, DestinationKind::Webhook]
+            .into_iter()
+            .enumerate()
+        {
+            store
+                .create_destination(&Destination {
+                    id: DestinationId::new(t, 10 + i as u128),
+                    workspace_id: ws,
+                    kind,
+                    name: kind.as_str().into(),
+                    url: "https://example.com/x".into(),
+                    secret: Some(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+                    event_types: EventType::ALL.to_vec(),
+                    enabled: true,
+                    disabled_reason: None,
+                    created_at: t,
+                    updated_at: t,
+                })
+                .await
+                .unwrap();
+        }
+        (dir, store, incident)
+    }
+
+    fn write(store: &SqliteStore, f: impl FnOnce(&mut Outbox), now: i64) {
+        let mut c = store.writer.lock().unwrap();
+        let tx = c.transaction().unwrap();
+        let mut ob = Outbox::default();
+        f(&mut ob);
+        ob.write(&tx, Timestamp::from_millis(now)).unwrap();
+        tx.commit().unwrap();
+    }
+
+    fn created(incident: IncidentId) -> impl FnOnce(&mut Outbox) {
+        move |ob: &mut Outbox| {
+            ob.opened(
+                incident,
+                Timestamp::from_millis(T0),
+                AlertId::new(Timestamp::from_millis(T0), 3),
+                "db down",
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn an_incident_is_investigated_at_most_once_whatever_writes_the_trigger() {
+        let (_dir, store, incident) =
+            setup(r#"{"auto_trigger_rca": true, "notify_workspace": true}"#).await;
+        write(&store, created(incident), T0);
+        write(&store, created(incident), T0 + 1);
+        let messages = store
+            .list_incident_messages(WorkspaceId::DEFAULT, incident)
+            .await
+            .unwrap();
+        let investigations = messages
+            .iter()
+            .filter(|m| m.purpose == Purpose::Investigation)
+            .count();
+        assert_eq!(investigations, 1, "{messages:#?}");
+        assert_eq!(
+            messages.len(),
+            3,
+            "notifications are per event, investigations per incident"
+        );
+    }
+
+    #[tokio::test]
+    async fn several_updates_in_one_batch_become_one_event_and_settings_off_write_nothing() {
+        let (_dir, store, incident) = setup(r#"{"notify_workspace": true}"#).await;
+        write(
+            &store,
+            |ob| {
+                for kind in ["alert_correlated", "severity_raised", "alert_correlated"] {
+                    ob.recorded(
+                        incident,
+                        IncidentEvent {
+                            at: Timestamp::from_millis(T0),
+                            kind: kind.into(),
+                            actor: "source".into(),
+                            detail: json!({}),
+                        },
+                    );
+                }
+            },
+            T0,
+        );
+        let messages = store
+            .list_incident_messages(WorkspaceId::DEFAULT, incident)
+            .await
+            .unwrap();
+        assert_eq!(messages.len(), 1, "one update, to the one channel");
+        assert_eq!(messages[0].event_type, EventType::Updated);
+        let claimed = store
+            .claim_due_events(Timestamp::from_millis(T0), 1_000, 10, "n1")
+            .await
+            .unwrap();
+        assert_eq!(claimed[0].data["changes"].as_array().unwrap().len(), 3);
+
+        let (_dir, store, incident) = setup("{}").await;
+        write(&store, created(incident), T0);
+        assert!(store
+            .list_incident_messages(WorkspaceId::DEFAULT, incident)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claim_hides_a_message_until_its_lease_expires_and_a_lapsed_claim_cannot_settle_it() {
+        let (_dir, store, incident) = setup(r#"{"auto_trigger_rca": true}"#).await;
+        write(&store, created(incident), T0);
+        let now = Timestamp::from_millis(T0);
+        let first = store.claim_due_events(now, 1_000, 10, "n1").await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].attempt, 1);
+        assert!(first[0].destination.is_some());
+        assert!(store
+            .claim_due_events(now.saturating_add_millis(999), 1_000, 10, "n2")
+            .await
+            .unwrap()
+            .is_empty());
+        // n1 died; after the lease, n2 takes the message over.
+        let second = store
+            .claim_due_events(now.saturating_add_millis(1_000), 1_000, 10, "n2")
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].attempt, 2);
+        assert_ne!(second[0].claim.token, first[0].claim.token);
+        let attempt = |n, code| Attempt {
+            attempt: n,
+            at: now.saturating_add_millis(1_100),
+            status_code: Some(code),
+            error: None,
+            duration_ms: 5,
+        };
+        assert!(!store
+            .complete_event(&first[0].claim, &attempt(1, 200), AttemptOutcome::Delivered)
+            .await
+            .unwrap());
+        assert!(store
+            .complete_event(
+                &second[0].claim,
+                &attempt(2, 200),
+                AttemptOutcome::Delivered
+            )
+            .await
+            .unwrap());
+        let m = &store
+            .list_incident_messages(WorkspaceId::DEFAULT, incident)
+            .await
+            .unwrap()[0];
+        assert_eq!(m.status, MessageStatus::Delivered);
+        assert_eq!(m.history.len(), 2, "both attempts are on record");
+        assert_eq!(m.latency_ms, Some(1_105));
+        let stats = store
+            .outbox_stats(now.saturating_add_millis(2_000))
+            .await
+            .unwrap();
+        assert_eq!(stats, OutboxStats::default());
+    }
+
+    #[tokio::test]
+    async fn a_retry_comes_due_at_its_time_and_a_manual_retry_restarts_the_budget() {
+        let (_dir, store, incident) = setup(r#"{"auto_trigger_rca": true}"#).await;
+        write(&store, created(incident), T0);
+        let now = Timestamp::from_millis(T0);
+        let c = store.claim_due_events(now, 1_000, 10, "n1").await.unwrap();
+        let later = now.saturating_add_millis(5_000);
+        let attempt = Attempt {
+            attempt: 1,
+            at: now,
+            status_code: Some(503),
+            error: Some("HTTP 503".into()),
+            duration_ms: 1,
+        };
+        store
+            .complete_event(&c[0].claim, &attempt, AttemptOutcome::RetryAt(later))
+            .await
+            .unwrap();
+        let stats = store
+            .outbox_stats(now.saturating_add_millis(10))
+            .await
+            .unwrap();
+        assert_eq!((stats.pending, stats.due), (1, 0));
+        assert!(store
+            .claim_due_events(now.saturating_add_millis(4_999), 1_000, 10, "n1")
+            .await
+            .unwrap()
+            .is_empty());
+        let c = store
+            .claim_due_events(later, 1_000, 10, "n1")
+            .await
+            .unwrap();
+        assert_eq!((c[0].attempt, c[0].budget_attempt), (2, 2));
+        store
+            .complete_event(&c[0].claim, &attempt, AttemptOutcome::Failed)
+            .await
+            .unwrap();
+        let m = store
+            .retry_message(WorkspaceId::DEFAULT, incident, c[0].claim.message, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.status, MessageStatus::Pending);
+        assert_eq!(m.next_attempt_at, Some(later));
+        let c = store
+            .claim_due_events(later, 1_000, 10, "n1")
+            .await
+            .unwrap();
+        assert_eq!((c[0].attempt, c[0].budget_attempt), (3, 1));
+        // In flight: no manual retry.
+        let err = store
+            .retry_message(WorkspaceId::DEFAULT, incident, c[0].claim.message, later)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)));
+        // Another workspace sees nothing.
+        let other = WorkspaceId::new(Timestamp::from_millis(1), 1);
+        assert!(store
+            .list_incident_messages(other, incident)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .retry_message(other, incident, c[0].claim.message, later)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
