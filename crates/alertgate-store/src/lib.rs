@@ -143,12 +143,13 @@ pub trait Store: Send + Sync + 'static {
         attempt: &Attempt,
         outcome: AttemptOutcome,
     ) -> Result<bool>;
-    /// The messages an incident's events produced, oldest first, with their latest attempts.
+    /// The messages an incident's events produced, oldest first, with their latest attempts;
+    /// `None` when the incident does not exist in the workspace.
     async fn list_incident_messages(
         &self,
         workspace: WorkspaceId,
         incident: IncidentId,
-    ) -> Result<Vec<OutboxMessage>>;
+    ) -> Result<Option<Vec<OutboxMessage>>>;
     /// Send a message again now, with a fresh retry budget. `None` when it does not exist;
     /// `Conflict` while it is in flight or when its destination is disabled or deleted.
     async fn retry_message(

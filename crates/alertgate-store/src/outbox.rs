@@ -172,7 +172,7 @@ pub struct OutboxStats {
 /// the incident grows.
 pub mod bounds {
     /// Alerts in full: the first (it opened the incident) and the newest others.
-    pub const MAX_ALERTS: usize = 50;
+    pub const MAX_ALERTS: usize = 25;
     /// A raw payload bigger than this (as JSON text) is sent as a truncated excerpt.
     pub const MAX_PAYLOAD_BYTES: usize = 4_096;
     /// The newest timeline entries.

@@ -27,16 +27,8 @@ pub async fn list(
     let items = app
         .store
         .list_incident_messages(caller.workspace, id)
-        .await?;
-    if items.is_empty()
-        && app
-            .store
-            .get_incident(caller.workspace, id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("incident"));
-    }
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
     Ok(Json(json!({ "items": items })))
 }
 

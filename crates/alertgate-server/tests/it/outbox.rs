@@ -1062,7 +1062,11 @@ async fn pending_events_survive_a_sigkill_and_are_delivered_after_a_restart_to_t
         let id = incident.parse().unwrap();
         let mut settled = false;
         for _ in 0..300 {
-            let messages = store.list_incident_messages(other, id).await.unwrap();
+            let messages = store
+                .list_incident_messages(other, id)
+                .await
+                .unwrap()
+                .unwrap_or_default();
             if messages.len() == 1
                 && messages[0].status == alertgate_store::MessageStatus::Delivered
             {

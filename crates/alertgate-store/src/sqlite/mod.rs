@@ -462,8 +462,8 @@ impl Store for SqliteStore {
         &self,
         workspace: WorkspaceId,
         incident: IncidentId,
-    ) -> Result<Vec<OutboxMessage>> {
-        self.read(move |c| outbox::list_messages(c, workspace, incident, None))
+    ) -> Result<Option<Vec<OutboxMessage>>> {
+        self.read(move |c| outbox::incident_messages(c, workspace, incident))
             .await
     }
 

@@ -440,8 +440,30 @@ const MESSAGE_COLUMNS: &str = "m.id, m.event_id, m.event_type, m.incident_id, m.
      m.destination_id, d.name, d.kind, m.status, m.attempts, m.last_attempt_at, \
      m.last_status_code, m.last_error, m.due_at, m.delivered_at, m.latency_ms, m.created_at";
 
+/// An incident's messages (see [`crate::Store::list_incident_messages`]).
+pub(crate) fn incident_messages(
+    c: &Connection,
+    workspace: WorkspaceId,
+    incident: IncidentId,
+) -> Result<Option<Vec<OutboxMessage>>> {
+    let messages = list_messages(c, workspace, incident, None)?;
+    if messages.is_empty() {
+        let exists = c
+            .prepare_cached("SELECT 1 FROM incidents WHERE id = ?1 AND workspace_id = ?2")?
+            .query_row(params![incident.to_string(), workspace.to_string()], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+    }
+    Ok(Some(messages))
+}
+
 /// An incident's messages, oldest first, each with its latest attempts.
-pub(crate) fn list_messages(
+fn list_messages(
     c: &Connection,
     workspace: WorkspaceId,
     incident: IncidentId,
@@ -813,6 +835,7 @@ mod tests {
         let messages = store
             .list_incident_messages(WorkspaceId::DEFAULT, incident)
             .await
+            .unwrap()
             .unwrap();
         let investigations = messages
             .iter()
@@ -849,6 +872,7 @@ mod tests {
         let messages = store
             .list_incident_messages(WorkspaceId::DEFAULT, incident)
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(messages.len(), 1, "one update, to the one channel");
         assert_eq!(messages[0].event_type, EventType::Updated);
@@ -863,6 +887,7 @@ mod tests {
         assert!(store
             .list_incident_messages(WorkspaceId::DEFAULT, incident)
             .await
+            .unwrap()
             .unwrap()
             .is_empty());
     }
@@ -911,6 +936,7 @@ mod tests {
         let m = &store
             .list_incident_messages(WorkspaceId::DEFAULT, incident)
             .await
+            .unwrap()
             .unwrap()[0];
         assert_eq!(m.status, MessageStatus::Delivered);
         assert_eq!(m.history.len(), 2, "both attempts are on record");
@@ -983,7 +1009,7 @@ mod tests {
             .list_incident_messages(other, incident)
             .await
             .unwrap()
-            .is_empty());
+            .is_none());
         assert!(store
             .retry_message(other, incident, c[0].claim.message, later)
             .await
