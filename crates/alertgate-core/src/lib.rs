@@ -5,7 +5,8 @@
 //! [`platforms`] decodes a platform's envelope into one or more alert documents, [`mapping`]
 //! extracts the normalized fields with JSONPath, [`severity`] and [`status`] normalize them,
 //! [`fingerprint`] computes the dedup key, and [`triage`] decides what a new alert does to the
-//! incidents that already exist.
+//! incidents that already exist. [`outbox`] says what an incident change owes the outside world
+//! (investigation trigger, notifications) and how failed deliveries are retried.
 
 pub mod alert;
 pub mod auth;
