@@ -150,8 +150,9 @@ pub trait Store: Send + Sync + 'static {
         workspace: WorkspaceId,
         incident: IncidentId,
     ) -> Result<Option<Vec<OutboxMessage>>>;
-    /// Send a message again now, with a fresh retry budget. `None` when it does not exist;
-    /// `Conflict` while it is in flight or when its destination is disabled or deleted.
+    /// Send a message again now, with a fresh retry budget (while an attempt is in flight, that
+    /// attempt is the re-send). `None` when it does not exist; `Conflict` when its destination
+    /// is disabled or deleted.
     async fn retry_message(
         &self,
         workspace: WorkspaceId,

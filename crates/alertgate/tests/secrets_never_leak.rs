@@ -100,6 +100,72 @@ async fn no_secret_appears_in_any_log_line_or_stored_byte() {
         .unwrap();
     let api_key = key["key"].as_str().unwrap().to_string();
 
+    // Outbox destinations: a signing secret, and a Slack URL, which is itself a credential.
+    // `.invalid` never resolves, so the deliveries fail (and are logged) without leaving the host.
+    let mut destination_secrets = Vec::new();
+    for body in [
+        json!({"kind": "investigation", "name": "rca", "url": "https://rca.example.invalid/hook"}),
+        json!({"kind": "slack", "name": "#ops",
+               "url": "https://hooks.slack.example.invalid/services/T0/B0/slack-url-token-that-must-not-leak"}),
+    ] {
+        let d: Value = c
+            .post(url("/api/v1/destinations"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(s) = d["secret"].as_str() {
+            destination_secrets.push(s.to_string());
+        }
+    }
+    assert_eq!(destination_secrets.len(), 1);
+    let automated: Value = c
+        .post(url("/api/v1/webhooks"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": "automated", "auto_trigger_rca": true, "notify_workspace": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let automated_secret = automated["secret"].as_str().unwrap().to_string();
+    let r = c
+        .post(automated["intake_url"].as_str().unwrap())
+        .bearer_auth(&automated_secret)
+        .json(&json!({"title": "outbox leak test", "severity": "critical"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let incident = r.json::<Value>().await.unwrap()["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut attempted = false;
+    for _ in 0..100 {
+        let m: Value = c
+            .get(url(&format!("/api/v1/incidents/{incident}/deliveries")))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = m["items"].as_array().unwrap();
+        if items.len() == 2 && items.iter().all(|i| i["attempts"].as_u64() >= Some(1)) {
+            attempted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(attempted, "both destinations were tried");
+
     let alert = json!({"title": "disk full", "service": "db"});
     for auth in [secret.as_str(), "whsec_wrong-guess-that-must-not-be-logged"] {
         c.post(&intake)
@@ -191,6 +257,9 @@ async fn no_secret_appears_in_any_log_line_or_stored_byte() {
     }
     assert!(stored.len() > 10_000, "the database was read");
     let secrets = [
+        destination_secrets[0].as_str(),
+        "slack-url-token-that-must-not-leak",
+        automated_secret.as_str(),
         secret.as_str(),
         "pd-subscription-secret-42",
         api_key.as_str(),

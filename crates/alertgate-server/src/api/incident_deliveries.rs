@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use alertgate_core::ids::{IncidentId, MessageId};
 use alertgate_store::OutboxMessage;
 
-use super::auth::{Caller, Role};
+use super::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -33,13 +33,13 @@ pub async fn list(
 }
 
 /// `POST …/deliveries/{delivery_id}/retry`: send it again now, whatever its state (a delivered
-/// message is re-sent with the same `webhook-id`), with a fresh retry budget.
+/// message is re-sent with the same `webhook-id`), with a fresh retry budget. 409 when its
+/// destination is disabled or deleted.
 pub async fn retry(
     caller: Caller,
     State(app): State<AppState>,
     Path((id, message)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<OutboxMessage>), ApiError> {
-    caller.require(Role::Responder)?;
     let id = incident_id(&id)?;
     let message: MessageId = message
         .parse()

@@ -72,15 +72,38 @@ struct Objects {
     webhook: String,
     incident: String,
     key_id: String,
+    destination: String,
+    /// The incident's investigation request (an outbox message).
+    message: String,
 }
 
 async fn objects(app: &TestApp, workspace: &str, admin: &str) -> Objects {
+    // The workspace's investigation endpoint (once; a second is refused) and a channel of this
+    // call's own. `.invalid` never resolves, so nothing is ever sent anywhere.
+    let (s, _) = app
+        .call(
+            "POST",
+            "/api/v1/destinations",
+            Some(admin),
+            Some(json!({"kind": "investigation", "name": "rca", "url": "https://rca.example.invalid/x"})),
+        )
+        .await;
+    assert!(s == 201 || s == 409, "{s}");
+    let (s, d) = app
+        .call(
+            "POST",
+            "/api/v1/destinations",
+            Some(admin),
+            Some(json!({"kind": "webhook", "name": "target", "url": "https://hooks.example.invalid/x"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
     let (s, w) = app
         .call(
             "POST",
             "/api/v1/webhooks",
             Some(admin),
-            Some(json!({"name": "target"})),
+            Some(json!({"name": "target", "auto_trigger_rca": true})),
         )
         .await;
     assert_eq!(s, 201, "{w}");
@@ -92,11 +115,23 @@ async fn objects(app: &TestApp, workspace: &str, admin: &str) -> Objects {
     };
     let (_, r) = app.send(&hook, &seed_alert()).await;
     let key = app.create_key(workspace, "viewer").await;
+    let incident = r["incident_id"].as_str().unwrap().to_string();
+    let (s, m) = app
+        .call(
+            "GET",
+            &format!("/api/v1/incidents/{incident}/deliveries"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{m}");
     Objects {
         workspace: workspace.to_string(),
         webhook: hook.id,
-        incident: r["incident_id"].as_str().unwrap().to_string(),
+        incident,
         key_id: key.id,
+        destination: d["id"].as_str().unwrap().to_string(),
+        message: m["items"][0]["id"].as_str().unwrap().to_string(),
     }
 }
 
@@ -107,10 +142,14 @@ fn fill(path: &str, o: &Objects) -> String {
         o.incident.as_str()
     } else if path.starts_with("/api/v1/platforms") {
         "generic"
+    } else if path.starts_with("/api/v1/destinations") {
+        o.destination.as_str()
     } else {
         o.webhook.as_str()
     };
-    path.replace("{id}", id).replace("{key_id}", &o.key_id)
+    path.replace("{id}", id)
+        .replace("{key_id}", &o.key_id)
+        .replace("{delivery_id}", &o.message)
 }
 
 fn body_for(method: &str, path: &str) -> Option<Value> {
@@ -121,6 +160,11 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/api/v1/workspaces") => json!({"name": "made by matrix"}),
         ("POST", "/api/v1/workspaces/{id}/api-keys") => json!({"name": "k", "role": "viewer"}),
         ("PUT", "/api/v1/correlation") => json!({"enable_correlation": false}),
+        ("POST", "/api/v1/destinations") => {
+            json!({"kind": "webhook", "name": "made by matrix", "url": "https://m.example.invalid/x"})
+        }
+        ("PATCH", "/api/v1/destinations/{id}") => json!({"name": "changed by matrix"}),
+        ("POST", "/api/v1/incidents/{id}/deliveries/{delivery_id}/retry") => json!({}),
         (_, _)
             if method == "GET"
                 || method == "DELETE"

@@ -11,12 +11,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use alertgate_core::auth::Secret;
-use alertgate_core::ids::{DestinationId, WebhookId, WorkspaceId};
+use alertgate_core::ids::{DestinationId, WorkspaceId};
 use alertgate_core::outbox::{DestinationKind, EventType, RetrySchedule};
 use alertgate_core::Timestamp;
 use alertgate_server::config::OutboxConfig;
 use alertgate_server::{Config, Runtime};
-use alertgate_store::sqlite::SqliteStore;
 use alertgate_store::{Destination, Store};
 
 use crate::helpers::*;
@@ -200,6 +199,23 @@ impl TestApp {
         }
         panic!("{incident}: expected {n} settled deliveries, have {last:#?}");
     }
+}
+
+/// A request with `token` as the bearer credential (the admin token or a workspace API key).
+async fn keyed(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if !body.is_null() {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn send_alert(app: &TestApp, hook: &Hook, body: Value) -> String {
@@ -586,13 +602,13 @@ async fn slack_channels_get_text_and_blocks_for_the_events_they_subscribe_to() {
 async fn destinations_are_validated_on_save_and_their_secrets_are_shown_once() {
     let app = spawn_app().await; // without allow-insecure-destinations
     for url in [
-        "http://rca.example.com/hook",
+        "http://rca.example.invalid/hook",
         "https://127.0.0.1:9443/hook",
         "https://10.1.2.3/hook",
         "https://169.254.169.254/latest/meta-data",
         "https://localhost/hook",
         "https://[::1]/hook",
-        "https://user:pass@rca.example.com/hook",
+        "https://user:pass@rca.example.invalid/hook",
     ] {
         let resp = app
             .admin_json(
@@ -607,7 +623,7 @@ async fn destinations_are_validated_on_save_and_their_secrets_are_shown_once() {
 
     let created = app
         .destination(
-            json!({"kind": "investigation", "name": "rca", "url": "https://rca.example.com/hook"}),
+            json!({"kind": "investigation", "name": "rca", "url": "https://rca.example.invalid/hook"}),
         )
         .await;
     let secret = created["secret"].as_str().unwrap();
@@ -631,7 +647,7 @@ async fn destinations_are_validated_on_save_and_their_secrets_are_shown_once() {
         .admin_json(
             Method::POST,
             "/api/v1/destinations",
-            json!({"kind": "investigation", "name": "another", "url": "https://b.example.com/x"}),
+            json!({"kind": "investigation", "name": "another", "url": "https://b.example.invalid/x"}),
         )
         .await;
     assert_eq!(
@@ -656,7 +672,7 @@ async fn destinations_are_validated_on_save_and_their_secrets_are_shown_once() {
         .admin_json(
             Method::PATCH,
             &format!("/api/v1/destinations/{id}"),
-            json!({"url": "http://rca.example.com/hook"}),
+            json!({"url": "http://rca.example.invalid/hook"}),
         )
         .await;
     assert_eq!(resp.status(), 400);
@@ -675,11 +691,11 @@ async fn destinations_are_validated_on_save_and_their_secrets_are_shown_once() {
 
     let slack = app
         .destination(json!({"kind": "slack", "name": "#ops",
-                            "url": "https://hooks.slack.example.com/services/T0/B0/abcdWXYZ"}))
+                            "url": "https://hooks.slack.example.invalid/services/T0/B0/abcdWXYZ"}))
         .await;
     assert!(slack.get("secret").is_none() || slack["secret"].is_null());
     assert_eq!(
-        slack["url"], "https://hooks.slack.example.com/services/T0/B0/abcdWXYZ",
+        slack["url"], "https://hooks.slack.example.invalid/services/T0/B0/abcdWXYZ",
         "shown in the reply that set it"
     );
     assert_eq!(slack["event_types"].as_array().unwrap().len(), 4);
@@ -692,15 +708,18 @@ async fn destinations_are_validated_on_save_and_their_secrets_are_shown_once() {
     let items = listed["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     let slack_listed = items.iter().find(|d| d["kind"] == "slack").unwrap();
-    assert_eq!(slack_listed["url"], "https://hooks.slack.example.com/…WXYZ");
+    assert_eq!(
+        slack_listed["url"],
+        "https://hooks.slack.example.invalid/…WXYZ"
+    );
 
     for bad in [
-        json!({"kind": "slack", "name": "x", "url": "https://hooks.example.com/a", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
-        json!({"kind": "webhook", "name": "x", "url": "https://hooks.example.com/a", "event_types": []}),
-        json!({"kind": "webhook", "name": "x", "url": "https://hooks.example.com/a", "event_types": ["incident.deleted"]}),
-        json!({"kind": "webhook", "name": "x", "url": "https://hooks.example.com/a", "secret": "not-a-secret"}),
-        json!({"kind": "pager", "name": "x", "url": "https://hooks.example.com/a"}),
-        json!({"kind": "webhook", "name": "", "url": "https://hooks.example.com/a"}),
+        json!({"kind": "slack", "name": "x", "url": "https://hooks.example.invalid/a", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+        json!({"kind": "webhook", "name": "x", "url": "https://hooks.example.invalid/a", "event_types": []}),
+        json!({"kind": "webhook", "name": "x", "url": "https://hooks.example.invalid/a", "event_types": ["incident.deleted"]}),
+        json!({"kind": "webhook", "name": "x", "url": "https://hooks.example.invalid/a", "secret": "not-a-secret"}),
+        json!({"kind": "pager", "name": "x", "url": "https://hooks.example.invalid/a"}),
+        json!({"kind": "webhook", "name": "", "url": "https://hooks.example.invalid/a"}),
     ] {
         let resp = app
             .admin_json(Method::POST, "/api/v1/destinations", bad.clone())
@@ -948,37 +967,52 @@ async fn pending_events_survive_a_sigkill_and_are_delivered_after_a_restart_to_t
         .create_webhook(json!({"name": "prod", "auto_trigger_rca": true, "notify_workspace": true}))
         .await;
 
-    // Another workspace, written to the same database (its API is not there yet): a webhook
-    // like the first and a notification channel of its own, with its own secret.
-    let other = WorkspaceId::new(Timestamp::from_millis(2), rand::random());
-    let other_secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    rx.endpoint("/other/notify", Some(other_secret)).await;
-    let other_hook = {
-        let store = SqliteStore::open(&dir.path().join("alertgate.db")).unwrap();
-        insert_destination(
-            &store,
-            other,
-            DestinationKind::Webhook,
-            rx.url("/other/notify"),
-            other_secret,
-        )
+    // Another workspace, with its own admin key, webhook and notification channel.
+    let (status, ws) = keyed(
+        &child_app,
+        Method::POST,
+        "/api/v1/workspaces",
+        ADMIN,
+        json!({"name": "other team"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{ws}");
+    let other = ws["id"].as_str().unwrap().to_string();
+    let (status, key) = keyed(
+        &child_app,
+        Method::POST,
+        &format!("/api/v1/workspaces/{other}/api-keys"),
+        ADMIN,
+        json!({"name": "ops", "role": "admin"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    let other_key = key["key"].as_str().unwrap().to_string();
+    let (status, other_notify) = keyed(
+        &child_app,
+        Method::POST,
+        "/api/v1/destinations",
+        &other_key,
+        json!({"kind": "webhook", "name": "theirs", "url": rx.url("/other/notify")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{other_notify}");
+    rx.endpoint("/other/notify", other_notify["secret"].as_str())
         .await;
-        let hook_id: WebhookId = hook.id.parse().unwrap();
-        let mut w = store
-            .get_webhook(WorkspaceId::DEFAULT, hook_id)
-            .await
-            .unwrap()
-            .unwrap();
-        w.id = WebhookId::new(Timestamp::from_millis(3), rand::random());
-        w.workspace_id = other;
-        w.token = format!("other-workspace-token-{:032x}", rand::random::<u128>());
-        store.create_webhook(&w).await.unwrap();
-        Hook {
-            id: w.id.to_string(),
-            url: format!("{base}/webhook/{}/trigger", w.token),
-            secret: hook.secret.clone(),
-            body: Value::Null,
-        }
+    let (status, w) = keyed(
+        &child_app,
+        Method::POST,
+        "/api/v1/webhooks",
+        &other_key,
+        json!({"name": "theirs", "auto_trigger_rca": true, "notify_workspace": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{w}");
+    let other_hook = Hook {
+        id: w["id"].as_str().unwrap().to_string(),
+        url: w["intake_url"].as_str().unwrap().to_string(),
+        secret: w["secret"].as_str().unwrap().to_string(),
+        body: w,
     };
 
     let mut ours = Vec::new();
@@ -1057,30 +1091,22 @@ async fn pending_events_survive_a_sigkill_and_are_delivered_after_a_restart_to_t
             "{messages:#?}"
         );
     }
-    let store = app.server.as_ref().unwrap().state.store.clone();
     for incident in &theirs {
-        let id = incident.parse().unwrap();
+        let path = format!("/api/v1/incidents/{incident}/deliveries");
         let mut settled = false;
         for _ in 0..300 {
-            let messages = store
-                .list_incident_messages(other, id)
-                .await
-                .unwrap()
-                .unwrap_or_default();
-            if messages.len() == 1
-                && messages[0].status == alertgate_store::MessageStatus::Delivered
-            {
+            let (status, body) = keyed(&app, Method::GET, &path, &other_key, Value::Null).await;
+            assert_eq!(status, 200, "{body}");
+            let items = body["items"].as_array().unwrap();
+            if items.len() == 1 && items[0]["status"] == "delivered" {
                 settled = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(settled, "{incident} delivered to its workspace's channel");
-        let from_default = app
-            .admin_get(&format!("/api/v1/incidents/{incident}/deliveries"))
-            .await;
         assert_eq!(
-            from_default.status(),
+            app.admin_get(&path).await.status(),
             404,
             "not visible from the default workspace"
         );

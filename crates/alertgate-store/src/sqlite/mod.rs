@@ -407,13 +407,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_destination(&self, d: &Destination) -> Result<()> {
-        let d = d.clone();
-        self.write(move |c| outbox::create_destination(c, &d)).await
+        let (d, cipher) = (d.clone(), self.cipher.clone());
+        self.write(move |c| outbox::create_destination(c, &cipher, &d))
+            .await
     }
 
     async fn update_destination(&self, d: &Destination) -> Result<bool> {
-        let d = d.clone();
-        self.write(move |c| outbox::update_destination(c, &d)).await
+        let (d, cipher) = (d.clone(), self.cipher.clone());
+        self.write(move |c| outbox::update_destination(c, &cipher, &d))
+            .await
     }
 
     async fn delete_destination(&self, workspace: WorkspaceId, id: DestinationId) -> Result<bool> {
@@ -426,12 +428,14 @@ impl Store for SqliteStore {
         workspace: WorkspaceId,
         id: DestinationId,
     ) -> Result<Option<Destination>> {
-        self.read(move |c| outbox::get_destination(c, workspace, id))
+        let cipher = self.cipher.clone();
+        self.read(move |c| outbox::get_destination(c, &cipher, workspace, id))
             .await
     }
 
     async fn list_destinations(&self, workspace: WorkspaceId) -> Result<Vec<Destination>> {
-        self.read(move |c| outbox::list_destinations(c, workspace))
+        let cipher = self.cipher.clone();
+        self.read(move |c| outbox::list_destinations(c, &cipher, workspace))
             .await
     }
 
@@ -442,8 +446,8 @@ impl Store for SqliteStore {
         limit: usize,
         owner: &str,
     ) -> Result<Vec<ClaimedMessage>> {
-        let owner = owner.to_string();
-        self.write(move |c| outbox::claim(c, now, lease_ms, limit, &owner))
+        let (owner, cipher) = (owner.to_string(), self.cipher.clone());
+        self.write(move |c| outbox::claim(c, &cipher, now, lease_ms, limit, &owner))
             .await
     }
 

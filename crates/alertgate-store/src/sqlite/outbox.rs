@@ -27,6 +27,7 @@ use super::corrupt;
 use super::read::{
     alert_from_row, incident_from_row, timeline_from_row, ALERT_COLUMNS, INCIDENT_COLUMNS,
 };
+use crate::crypto::SecretCipher;
 use crate::model::{Incident, IncidentEvent};
 use crate::outbox::*;
 use crate::{Result, StoreError};
@@ -124,7 +125,7 @@ impl Outbox {
                 };
                 let mut data = base.clone();
                 data["changes"] = json!(changes);
-                let event_id = EventId::new(now, rand::random());
+                let event_id = EventId::generate(now, rand::random());
                 tx.prepare_cached(
                     "INSERT INTO outbox_events (id, workspace_id, incident_id, event_type, created_at, data)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -148,7 +149,7 @@ impl Outbox {
                          ON CONFLICT DO NOTHING",
                     )?
                     .execute(params![
-                        MessageId::new(now, rand::random()).to_string(),
+                        MessageId::generate(now, rand::random()).to_string(),
                         event_id.to_string(),
                         incident.workspace_id.to_string(),
                         incident.id.to_string(),
@@ -282,6 +283,7 @@ const CLAIM_COLUMNS: &str = "m.id, m.event_id, m.event_type, m.purpose, m.incide
 /// Claim up to `limit` due messages for `lease_ms` (see [`crate::Store::claim_due_events`]).
 pub(crate) fn claim(
     conn: &mut Connection,
+    cipher: &SecretCipher,
     now: Timestamp,
     lease_ms: i64,
     limit: usize,
@@ -319,19 +321,19 @@ pub(crate) fn claim(
         ))?;
         let mut rows = stmt.query([&token])?;
         while let Some(r) = rows.next()? {
-            claimed.push(claimed_from_row(r, &token)?);
+            claimed.push(claimed_from_row(r, &token, cipher)?);
         }
     }
     tx.commit()?;
     Ok(claimed)
 }
 
-fn claimed_from_row(r: &Row<'_>, token: &str) -> Result<ClaimedMessage> {
+fn claimed_from_row(r: &Row<'_>, token: &str, cipher: &SecretCipher) -> Result<ClaimedMessage> {
     let attempts: i64 = r.get(6)?;
     let budget_start: i64 = r.get(7)?;
     let destination = match r.get::<_, Option<String>>(10)? {
         None => None,
-        Some(_) => Some(destination_from_row(r, 10)?),
+        Some(_) => Some(destination_from_row(r, 10, cipher)?),
     };
     Ok(ClaimedMessage {
         claim: Claim {
@@ -563,11 +565,6 @@ pub(crate) fn retry(
         return Ok(None);
     };
     match (status.as_str(), enabled) {
-        ("delivering", _) => {
-            return Err(StoreError::Conflict(
-                "the message is being delivered right now; look again shortly".into(),
-            ))
-        }
         (_, None) => {
             return Err(StoreError::Conflict(
                 "the message's destination was deleted".into(),
@@ -580,12 +577,20 @@ pub(crate) fn retry(
         }
         _ => {}
     }
-    tx.execute(
-        "UPDATE outbox_messages SET status = 'pending', due_at = ?2, budget_start = attempts,
-            claim_token = NULL, lease_owner = NULL
-         WHERE id = ?1",
-        params![message.to_string(), now.as_millis()],
-    )?;
+    if status == "delivering" {
+        // An attempt is under way: it is the re-send, and the fresh budget starts with it.
+        tx.execute(
+            "UPDATE outbox_messages SET budget_start = attempts - 1 WHERE id = ?1",
+            params![message.to_string()],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE outbox_messages SET status = 'pending', due_at = ?2, budget_start = attempts,
+                claim_token = NULL, lease_owner = NULL
+             WHERE id = ?1",
+            params![message.to_string(), now.as_millis()],
+        )?;
+    }
     tx.commit()?;
     Ok(list_messages(conn, workspace, incident, Some(message))?
         .into_iter()
@@ -613,16 +618,43 @@ pub(crate) fn stats(c: &Connection, now: Timestamp) -> Result<OutboxStats> {
 const DESTINATION_COLUMNS: &str = "id, workspace_id, kind, name, url, secret, event_types, \
      enabled, disabled_reason, created_at, updated_at";
 
+/// The signing secret, and a Slack URL (which is one), as stored: encrypted, bound to the
+/// destination's id.
+fn sealed(cipher: &SecretCipher, d: &Destination) -> Result<(String, Option<String>)> {
+    let owner = d.id.to_string();
+    let url = if d.kind == DestinationKind::Slack {
+        cipher.encrypt(&d.url, &owner)?
+    } else {
+        d.url.clone()
+    };
+    let secret = d
+        .secret
+        .as_ref()
+        .map(|s| cipher.encrypt(s.expose(), &owner))
+        .transpose()?;
+    Ok((url, secret))
+}
+
 /// A destination from [`DESTINATION_COLUMNS`] starting at column `at`.
-fn destination_from_row(r: &Row<'_>, at: usize) -> Result<Destination> {
+fn destination_from_row(r: &Row<'_>, at: usize, cipher: &SecretCipher) -> Result<Destination> {
     let kind: String = r.get(at + 2)?;
+    let kind = DestinationKind::parse(&kind).ok_or_else(|| corrupt(&kind))?;
+    let id: String = r.get(at)?;
+    let url: String = r.get(at + 4)?;
     Ok(Destination {
-        id: parse(r.get(at)?)?,
         workspace_id: parse(r.get(at + 1)?)?,
-        kind: DestinationKind::parse(&kind).ok_or_else(|| corrupt(&kind))?,
+        kind,
         name: r.get(at + 3)?,
-        url: r.get(at + 4)?,
-        secret: r.get::<_, Option<String>>(at + 5)?.map(Secret::new),
+        url: if kind == DestinationKind::Slack {
+            cipher.decrypt(&url, &id)?
+        } else {
+            url
+        },
+        secret: r
+            .get::<_, Option<String>>(at + 5)?
+            .map(|s| cipher.decrypt(&s, &id).map(Secret::new))
+            .transpose()?,
+        id: parse(id)?,
         event_types: serde_json::from_str(&r.get::<_, String>(at + 6)?).map_err(corrupt)?,
         enabled: r.get(at + 7)?,
         disabled_reason: r.get(at + 8)?,
@@ -640,7 +672,12 @@ fn one_investigation(e: rusqlite::Error) -> StoreError {
     }
 }
 
-pub(crate) fn create_destination(c: &Connection, d: &Destination) -> Result<()> {
+pub(crate) fn create_destination(
+    c: &Connection,
+    cipher: &SecretCipher,
+    d: &Destination,
+) -> Result<()> {
+    let (url, secret) = sealed(cipher, d)?;
     c.execute(
         &format!(
             "INSERT INTO destinations ({DESTINATION_COLUMNS})
@@ -651,8 +688,8 @@ pub(crate) fn create_destination(c: &Connection, d: &Destination) -> Result<()> 
             d.workspace_id.to_string(),
             d.kind.as_str(),
             d.name,
-            d.url,
-            d.secret.as_ref().map(Secret::expose),
+            url,
+            secret,
             json_text(&d.event_types)?,
             d.enabled,
             d.disabled_reason,
@@ -664,7 +701,12 @@ pub(crate) fn create_destination(c: &Connection, d: &Destination) -> Result<()> 
     Ok(())
 }
 
-pub(crate) fn update_destination(conn: &mut Connection, d: &Destination) -> Result<bool> {
+pub(crate) fn update_destination(
+    conn: &mut Connection,
+    cipher: &SecretCipher,
+    d: &Destination,
+) -> Result<bool> {
+    let (url, secret) = sealed(cipher, d)?;
     let tx = conn.transaction()?;
     let n = tx.execute(
         "UPDATE destinations SET name = ?3, url = ?4, secret = ?5, event_types = ?6, enabled = ?7,
@@ -674,8 +716,8 @@ pub(crate) fn update_destination(conn: &mut Connection, d: &Destination) -> Resu
             d.id.to_string(),
             d.workspace_id.to_string(),
             d.name,
-            d.url,
-            d.secret.as_ref().map(Secret::expose),
+            url,
+            secret,
             json_text(&d.event_types)?,
             d.enabled,
             d.disabled_reason,
@@ -708,6 +750,7 @@ pub(crate) fn delete_destination(
 
 pub(crate) fn get_destination(
     c: &Connection,
+    cipher: &SecretCipher,
     workspace: WorkspaceId,
     id: DestinationId,
 ) -> Result<Option<Destination>> {
@@ -715,11 +758,14 @@ pub(crate) fn get_destination(
         "SELECT {DESTINATION_COLUMNS} FROM destinations WHERE id = ?1 AND workspace_id = ?2"
     ))?;
     let mut rows = stmt.query(params![id.to_string(), workspace.to_string()])?;
-    rows.next()?.map(|r| destination_from_row(r, 0)).transpose()
+    rows.next()?
+        .map(|r| destination_from_row(r, 0, cipher))
+        .transpose()
 }
 
 pub(crate) fn list_destinations(
     c: &Connection,
+    cipher: &SecretCipher,
     workspace: WorkspaceId,
 ) -> Result<Vec<Destination>> {
     let mut stmt = c.prepare_cached(&format!(
@@ -728,7 +774,7 @@ pub(crate) fn list_destinations(
     let mut rows = stmt.query([workspace.to_string()])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(destination_from_row(r, 0)?);
+        out.push(destination_from_row(r, 0, cipher)?);
     }
     Ok(out)
 }
@@ -760,7 +806,8 @@ mod tests {
     /// investigation endpoint plus a notification channel in its workspace.
     async fn setup(automation: &str) -> (tempfile::TempDir, SqliteStore, IncidentId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let cipher = SecretCipher::from_base64(&SecretCipher::generate_key()).unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), cipher).unwrap();
         let t = Timestamp::from_millis(T0);
         let webhook = WebhookId::new(t, 1);
         let incident = IncidentId::new(t, 2);
@@ -997,12 +1044,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((c[0].attempt, c[0].budget_attempt), (3, 1));
-        // In flight: no manual retry.
-        let err = store
+        // In flight: that attempt is the re-send; the next claim counts on from it.
+        let m = store
             .retry_message(WorkspaceId::DEFAULT, incident, c[0].claim.message, later)
             .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)));
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.status, MessageStatus::Delivering);
+        let lapsed = later.saturating_add_millis(1_000);
+        let c = store
+            .claim_due_events(lapsed, 1_000, 10, "n2")
+            .await
+            .unwrap();
+        assert_eq!((c[0].attempt, c[0].budget_attempt), (4, 2));
         // Another workspace sees nothing.
         let other = WorkspaceId::new(Timestamp::from_millis(1), 1);
         assert!(store
