@@ -86,20 +86,29 @@ impl Outbox {
         let mut automation: HashMap<WebhookId, AutomationSettings> = HashMap::new();
         let mut targets: HashMap<WorkspaceId, Rc<Vec<Target>>> = HashMap::new();
         for incident_id in order {
-            let Some(incident) = incident_row(tx, incident_id)? else {
+            // The common case (automation off) costs one indexed lookup per incident and batch.
+            let webhook: Option<String> = tx
+                .prepare_cached("SELECT webhook_id FROM incidents WHERE id = ?1")?
+                .query_row([incident_id.to_string()], |r| r.get(0))
+                .optional()?;
+            let Some(webhook) = webhook else {
                 continue;
             };
-            let settings = match automation.get(&incident.webhook_id) {
+            let webhook: WebhookId = parse(webhook)?;
+            let settings = match automation.get(&webhook) {
                 Some(s) => *s,
                 None => {
-                    let s = webhook_automation(tx, incident.webhook_id)?;
-                    automation.insert(incident.webhook_id, s);
+                    let s = webhook_automation(tx, webhook)?;
+                    automation.insert(webhook, s);
                     s
                 }
             };
             if settings.is_off() {
                 continue;
             }
+            let Some(incident) = incident_row(tx, incident_id)? else {
+                continue;
+            };
             let dests = match targets.get(&incident.workspace_id) {
                 Some(t) => t.clone(),
                 None => {
