@@ -3,9 +3,13 @@
 
 mod access;
 mod api;
+mod browser;
 mod clients;
 mod concurrency;
 mod correlation;
 mod helpers;
 mod intake;
 mod lifecycle;
+mod ui;
+mod ui_browser;
+mod ui_xss;

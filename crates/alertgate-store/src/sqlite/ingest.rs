@@ -35,6 +35,15 @@ pub(crate) fn ingest(
     Ok(results)
 }
 
+/// Triage one item as [`ingest`] would, then roll everything back (see
+/// [`crate::Store::preview_ingest`]).
+pub(crate) fn preview(conn: &mut Connection, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
+    let tx = conn.transaction()?;
+    let result = ingest_one(&tx, item, now);
+    tx.rollback()?;
+    result
+}
+
 fn ingest_one(tx: &Transaction<'_>, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
     for alert in &item.alerts {
