@@ -422,15 +422,23 @@ fn check_step(step: u8, form: &FormData) -> Errors {
                 if v.is_empty() {
                     return Ok(default);
                 }
-                v.parse::<i64>().map_err(|_| "Enter a whole number.".to_string())
+                v.parse::<i64>().map_err(|_| format!("“{v}”, not a whole number"))
             };
-            match number("dedup_window_hours", 24).and_then(DedupWindow::try_from) {
-                Ok(_) => {}
-                Err(e) => errors.0.push(("dedup_window_hours".into(), capitalize(&e))),
+            if let Err(got) = number("dedup_window_hours", 24)
+                .and_then(|n| DedupWindow::try_from(n).map_err(|_| n.to_string()))
+            {
+                errors.0.push((
+                    "dedup_window_hours".into(),
+                    format!("Enter 1 to 168 hours (got {got})."),
+                ));
             }
-            match number("rate_limit_per_hour", 100).and_then(RateLimit::try_from) {
-                Ok(_) => {}
-                Err(e) => errors.0.push(("rate_limit_per_hour".into(), capitalize(&e))),
+            if let Err(got) = number("rate_limit_per_hour", 100)
+                .and_then(|n| RateLimit::try_from(n).map_err(|_| n.to_string()))
+            {
+                errors.0.push((
+                    "rate_limit_per_hour".into(),
+                    format!("Enter 0 (unlimited) to 10,000 requests per hour (got {got})."),
+                ));
             }
         }
     }

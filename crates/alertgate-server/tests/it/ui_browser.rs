@@ -73,7 +73,7 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     b.wait_text("#wizard-title", "Basic info").await;
     b.fill("#name", "").await;
     b.click("button[value=next]").await;
-    b.wait_text(".field-error", "name must not be empty").await;
+    b.wait_text(".field-error", "Name must not be empty").await;
     b.fill("#name", "Production Alertmanager").await;
     b.fill("#description", "eu-1 cluster, routed by the SRE team")
         .await;
@@ -103,7 +103,7 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     assert_eq!(b.value("#dedup_window_hours").await, "24");
     b.fill("#rate_limit_per_hour", "20000").await;
     b.click("button[value=next]").await;
-    b.wait_text(".field-error", "between 0 (unlimited) and 10000").await;
+    b.wait_text(".field-error", "0 (unlimited) to 10,000").await;
     b.fill("#rate_limit_per_hour", "500").await;
     b.fill("#dedup_window_hours", "12").await;
     b.screenshot("06-wizard-auto-trigger").await;
