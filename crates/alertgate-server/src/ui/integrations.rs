@@ -141,7 +141,7 @@ pub async fn page(ui: Ui, State(app): State<AppState>) -> Result<Response, UiErr
                                             @if connected > 0 { (connected) " connected" }
                                         }
                                         @if admin {
-                                            a.button.primary href={"/ui/integrations/new/" (p.id)} aria-label={"Connect " (p.name)} { "Connect" }
+                                            a.button.connect href={"/ui/integrations/new/" (p.id)} aria-label={"Connect " (p.name)} { "Connect" }
                                         } @else {
                                             span.muted.small { "Admins can connect" }
                                         }

@@ -20,7 +20,7 @@ use alertgate_core::mapping::{Field, FieldMapping};
 use alertgate_core::platforms::{self, Decoded, Platform};
 use alertgate_core::severity::SeverityPolicy;
 use alertgate_core::webhook::Webhook;
-use alertgate_core::Timestamp;
+use alertgate_core::{AlertStatus, Timestamp};
 use alertgate_store::{Delivery, DeliveryQuery, Role};
 
 use crate::api::webhooks::{examples_for, load, rotate as rotate_secret, update_webhook};
@@ -341,13 +341,6 @@ fn setup_panel(app: &AppState, ui: &Ui, w: &Webhook, platform: &Platform, reveal
     }
 }
 
-fn pretty(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| text.to_string())
-}
-
 fn test_panel(
     ui: &Ui,
     w: &Webhook,
@@ -356,7 +349,7 @@ fn test_panel(
 ) -> Markup {
     let payload = last
         .map(|(p, _, _)| p.clone())
-        .unwrap_or_else(|| pretty(platform.sample));
+        .unwrap_or_else(|| platform.sample.to_string());
     let create = last.is_some_and(|(_, c, _)| *c);
     html! {
         @if !ui.can(Role::Admin) {
@@ -385,7 +378,7 @@ fn test_panel(
     }
 }
 
-fn field_rows(fields: &alertgate_core::mapping::Extracted) -> Markup {
+fn field_rows(fields: &alertgate_core::mapping::Extracted, status: AlertStatus) -> Markup {
     html! {
         dt { "Title" } dd.extracted-title { (fields.title) }
         dt { "Description" } dd { @if let Some(d) = &fields.description { (d) } @else { span.muted { "—" } } }
@@ -393,7 +386,10 @@ fn field_rows(fields: &alertgate_core::mapping::Extracted) -> Markup {
             @if fields.services.is_empty() { span.muted { "—" } }
             @for s in &fields.services { span.tag { (s) } " " }
         }
-        dt { "Status" } dd { @if let Some(s) = &fields.status { (s) } @else { span.muted { "— (firing)" } } }
+        dt { "Status" } dd {
+            span class={"badge alert-status status-" (status.as_str())} { (status.as_str()) }
+            @if let Some(raw) = &fields.status { span.muted { " from “" (raw) "”" } }
+        }
         dt { "Link" } dd { @if let Some(u) = &fields.source_url { (maybe_link(u)) } @else { span.muted { "—" } } }
     }
 }
@@ -447,7 +443,7 @@ pub fn test_result(w: &Webhook, r: &TestReport) -> Markup {
                                     span.muted { " (no severity found: the webhook's default)" }
                                 }
                             }
-                            (field_rows(&a.fields))
+                            (field_rows(&a.fields, a.status))
                             dt { "Dedup key" } dd {
                                 code.break { (a.dedup_key) }
                                 span.muted { @if a.dedup_key_custom { " from the payload" } @else { " default: hash of title, severity and webhook" } }
@@ -618,7 +614,7 @@ pub fn preview_markup(
                             (severity_badge(alert.severity))
                             @if let Some(raw) = &fields.severity { span.muted { " from “" (raw) "”" } }
                         }
-                        (field_rows(&fields))
+                        (field_rows(&fields, alert.status))
                         dt { "Dedup key" } dd {
                             @if let Some(k) = &fields.dedup_key { code.break { (k) } }
                             @else { span.muted { "default: hash of title, severity and webhook" } }
@@ -883,7 +879,7 @@ fn delivery_row(now: Timestamp, d: &Delivery) -> Markup {
                     }
                     div {
                         h4 { "Body" }
-                        pre.small.body { (pretty(&d.body)) }
+                        pre.small.body { (d.body) }
                     }
                 }
             }

@@ -248,13 +248,14 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) {
         let height = self
             .js(
-                "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);",
+                "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight) \
+                 + (window.outerHeight - window.innerHeight);",
                 vec![],
             )
             .await
             .as_u64()
             .unwrap_or(1000)
-            .clamp(700, 4000) as u32;
+            .clamp(700, 6000) as u32;
         self.client
             .set_window_size(1440, height)
             .await
