@@ -101,7 +101,10 @@ fn parse(form: &FormData) -> Result<CorrelationSettings, EditorForm> {
             match r.priority.parse::<u32>() {
                 Ok(p) => Some(p),
                 Err(_) => {
-                    r.errors.push("priority: enter a whole number (1 is the highest), or leave it empty".into());
+                    r.errors.push(
+                        "priority: enter a whole number (1 is the highest), or leave it empty"
+                            .into(),
+                    );
                     None
                 }
             }
@@ -137,10 +140,14 @@ fn parse(form: &FormData) -> Result<CorrelationSettings, EditorForm> {
     let window = editor.window.parse::<i64>();
     let min = editor.min_weight.parse::<f64>();
     if window.is_err() {
-        editor.general_errors.push("correlation window: enter a whole number of minutes".into());
+        editor
+            .general_errors
+            .push("correlation window: enter a whole number of minutes".into());
     }
     if min.is_err() {
-        editor.general_errors.push("minimum score: enter a number from 0 to 1".into());
+        editor
+            .general_errors
+            .push("minimum score: enter a number from 0 to 1".into());
     }
     let settings = CorrelationSettings {
         enable_correlation: editor.enable,
@@ -303,12 +310,24 @@ pub async fn page_handler(
     let webhook = scoped_webhook(&app, &ui, q.webhook.as_deref().unwrap_or("")).await?;
     let settings = match &webhook {
         Some(w) => w.correlation.clone(),
-        None => app.workspace_correlation.settings(ui.caller.workspace).await?,
+        None => {
+            app.workspace_correlation
+                .settings(ui.caller.workspace)
+                .await?
+        }
     };
-    let banner = q.saved.map(|_| ("success", "Correlation rules saved.".to_string()));
-    Ok(render(&app, &ui, webhook.as_ref(), &from_settings(&settings), banner)
-        .await?
-        .into_response_html())
+    let banner = q
+        .saved
+        .map(|_| ("success", "Correlation rules saved.".to_string()));
+    Ok(render(
+        &app,
+        &ui,
+        webhook.as_ref(),
+        &from_settings(&settings),
+        banner,
+    )
+    .await?
+    .into_response_html())
 }
 
 pub async fn save(
@@ -322,9 +341,14 @@ pub async fn save(
     let settings = match parse(&form) {
         Ok(s) => s,
         Err(editor) => {
-            let banner = Some(("error", "Nothing was saved: fix the problems marked below.".to_string()));
+            let banner = Some((
+                "error",
+                "Nothing was saved: fix the problems marked below.".to_string(),
+            ));
             let page = render(&app, &ui, webhook.as_ref(), &editor, banner).await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page.into_response_html()).into_response());
+            return Ok(
+                (StatusCode::UNPROCESSABLE_ENTITY, page.into_response_html()).into_response(),
+            );
         }
     };
     match &webhook {
@@ -336,7 +360,10 @@ pub async fn save(
             }))
             .map_err(|e| UiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
             update_webhook(&ui.caller, &app, &w.id.to_string(), req).await?;
-            Ok(see_other(&format!("/ui/correlation?webhook={}&saved=1", w.id)))
+            Ok(see_other(&format!(
+                "/ui/correlation?webhook={}&saved=1",
+                w.id
+            )))
         }
         None => {
             crate::api::correlation::save(&app, &ui.caller, &settings).await?;

@@ -16,7 +16,7 @@ use crate::dry_run::explain;
 use crate::state::AppState;
 
 use super::layout::{
-    ago, csrf_input, maybe_link, monogram, shell, severity_badge, status_badge, when, Nav,
+    ago, csrf_input, maybe_link, monogram, severity_badge, shell, status_badge, when, Nav,
 };
 use super::{see_other, url_encode, HtmlResponse, Ui, UiError};
 
@@ -64,9 +64,18 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, UiError> {
     let status = q.status.as_deref().and_then(IncidentStatus::parse);
-    let severity = q.severity.as_deref().and_then(|s| s.parse::<Severity>().ok());
-    let webhook = q.webhook.as_deref().and_then(|w| w.parse::<WebhookId>().ok());
-    let before = q.before.as_deref().and_then(|b| b.parse::<IncidentId>().ok());
+    let severity = q
+        .severity
+        .as_deref()
+        .and_then(|s| s.parse::<Severity>().ok());
+    let webhook = q
+        .webhook
+        .as_deref()
+        .and_then(|w| w.parse::<WebhookId>().ok());
+    let before = q
+        .before
+        .as_deref()
+        .and_then(|b| b.parse::<IncidentId>().ok());
     let page_items = app
         .store
         .list_incidents(&IncidentQuery {

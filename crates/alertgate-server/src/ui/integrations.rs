@@ -374,7 +374,13 @@ fn wizard_page(
             }
         }
     };
-    shell(ui, Nav::Integrations, &format!("Connect {}", p.name), html! {}, body)
+    shell(
+        ui,
+        Nav::Integrations,
+        &format!("Connect {}", p.name),
+        html! {},
+        body,
+    )
 }
 
 fn with_default(form: &FormData, name: &str, default: &str) -> FormData {
@@ -422,7 +428,8 @@ fn check_step(step: u8, form: &FormData) -> Errors {
                 if v.is_empty() {
                     return Ok(default);
                 }
-                v.parse::<i64>().map_err(|_| format!("“{v}”, not a whole number"))
+                v.parse::<i64>()
+                    .map_err(|_| format!("“{v}”, not a whole number"))
             };
             if let Err(got) = number("dedup_window_hours", 24)
                 .and_then(|n| DedupWindow::try_from(n).map_err(|_| n.to_string()))
@@ -490,7 +497,9 @@ pub async fn wizard_step(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page.into_response_html()).into_response());
     }
     if step < 3 {
-        return Ok(wizard_page(&app, &ui, p, step + 1, &form, &Errors::default()).into_response_html());
+        return Ok(
+            wizard_page(&app, &ui, p, step + 1, &form, &Errors::default()).into_response_html(),
+        );
     }
     match create_webhook(&ui.caller, &app, create_request(p, &form)).await {
         Ok(w) => {
@@ -499,7 +508,10 @@ pub async fn wizard_step(
                 wizard_done: true,
                 banner: Some((
                     "success",
-                    format!("{} is connected. Copy the secret now: it is shown only this once.", p.name),
+                    format!(
+                        "{} is connected. Copy the secret now: it is shown only this once.",
+                        p.name
+                    ),
                 )),
                 ..View::default()
             };

@@ -218,7 +218,10 @@ mod tests {
 
     #[test]
     fn only_http_links_are_links() {
-        assert_eq!(safe_href("https://x.example/a"), Some("https://x.example/a"));
+        assert_eq!(
+            safe_href("https://x.example/a"),
+            Some("https://x.example/a")
+        );
         assert_eq!(safe_href("HTTP://x"), Some("HTTP://x"));
         assert_eq!(safe_href("javascript:alert(1)"), None);
         assert_eq!(safe_href(" JaVaScRiPt:alert(1)"), None);

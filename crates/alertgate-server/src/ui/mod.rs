@@ -205,7 +205,10 @@ impl UiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, format!("That {what} does not exist."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            format!("That {what} does not exist."),
+        )
     }
 }
 
@@ -237,11 +240,7 @@ impl IntoResponse for UiError {
                 }
             }
         };
-        (
-            self.status,
-            layout::bare(title, body).into_response_html(),
-        )
-            .into_response()
+        (self.status, layout::bare(title, body).into_response_html()).into_response()
     }
 }
 
@@ -315,7 +314,10 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
         _ => false,
     };
     if !ok {
-        tracing::info!(path = parts.uri.path(), "UI request refused: CSRF token missing or wrong");
+        tracing::info!(
+            path = parts.uri.path(),
+            "UI request refused: CSRF token missing or wrong"
+        );
         if cookie_name == crate::api::SESSION_COOKIE
             && cookie_value(&parts.headers, cookie_name).is_none()
         {
@@ -328,7 +330,8 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// The value of cookie `name`.

@@ -32,8 +32,8 @@ use super::form::{
     mapping_from_form, FormData,
 };
 use super::layout::{
-    ago, auth_label, csrf_input, maybe_link, monogram, notice, outcome_chip, shell,
-    severity_badge, when, Nav,
+    ago, auth_label, csrf_input, maybe_link, monogram, notice, outcome_chip, severity_badge, shell,
+    when, Nav,
 };
 use super::{see_other, HtmlResponse, Ui, UiError};
 
@@ -146,7 +146,8 @@ pub async fn render(app: &AppState, ui: &Ui, w: &Webhook, view: View) -> Result<
         })
         .await?
         .items;
-    let deliveries = deliveries_panel(app, w, view.outcome.as_deref(), view.before.as_deref()).await?;
+    let deliveries =
+        deliveries_panel(app, w, view.outcome.as_deref(), view.before.as_deref()).await?;
     let base = format!("/ui/webhooks/{}", w.id);
     let actions = html! {
         a.button href={"/ui/correlation?webhook=" (w.id)} { "Correlation rules" }
@@ -208,7 +209,9 @@ fn auth_headers(a: &AuthMethod) -> Vec<(String, String)> {
     match a {
         AuthMethod::None => vec![],
         AuthMethod::Bearer => vec![("Authorization".into(), "Bearer <secret>".into())],
-        AuthMethod::ApiKey { header, prefix } => vec![(header.clone(), format!("{prefix}<secret>"))],
+        AuthMethod::ApiKey { header, prefix } => {
+            vec![(header.clone(), format!("{prefix}<secret>"))]
+        }
         AuthMethod::Basic { username } => vec![(
             "Authorization".into(),
             format!("Basic base64({username}:<secret>)"),
@@ -247,7 +250,14 @@ fn setup_panel(app: &AppState, ui: &Ui, w: &Webhook, platform: &Platform, reveal
     let examples = examples_for(app, w, reveal);
     let secret = w.secrets.first().map(|s| s.expose().to_string());
     let hint = secret.as_ref().map(|s| {
-        let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!("••••••••••••{tail}")
     });
     let mut guide = platform.setup.replace("<intake URL>", &url);
@@ -509,7 +519,15 @@ fn mapping_panel(
     let action = format!("/ui/webhooks/{}/mapping", w.id);
     let preview_url = format!("{action}/preview");
     let editable = ui.can(Role::Admin);
-    let preview = preview_markup(app, platform, &form, &w.severity, w.id, platform.sample.as_bytes(), "the platform's sample");
+    let preview = preview_markup(
+        app,
+        platform,
+        &form,
+        &w.severity,
+        w.id,
+        platform.sample.as_bytes(),
+        "the platform's sample",
+    );
     html! {
         form.mapping-form method="post" action=(action) {
             (csrf_input(ui))
@@ -591,7 +609,9 @@ pub fn preview_markup(
         Err(e) => Err(e.to_string()),
         Ok(s) => match (platform.decode)(&NO_HEADERS, s.value) {
             Ok(Decoded::Alerts(docs)) => Ok(docs),
-            Ok(Decoded::Ignore { reason }) => Err(format!("this payload carries no alert: {reason}")),
+            Ok(Decoded::Ignore { reason }) => {
+                Err(format!("this payload carries no alert: {reason}"))
+            }
             Ok(Decoded::SubscriptionConfirmation { .. }) => {
                 Err("this payload is an SNS subscription confirmation, not an alert".into())
             }
@@ -671,7 +691,10 @@ pub async fn preview_mapping(
             "the platform's sample".to_string(),
         ),
     };
-    Ok(preview_markup(&app, platform, &form, &w.severity, w.id, &payload, &label).into_response_html())
+    Ok(
+        preview_markup(&app, platform, &form, &w.severity, w.id, &payload, &label)
+            .into_response_html(),
+    )
 }
 
 pub async fn save_mapping(
@@ -690,7 +713,12 @@ pub async fn save_mapping(
         }))
         .map_err(|e| UiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
         match update_webhook(&ui.caller, &app, &id, req).await {
-            Ok(_) => return Ok(see_other(&format!("/ui/webhooks/{}?tab=mapping&saved=mapping", w.id))),
+            Ok(_) => {
+                return Ok(see_other(&format!(
+                    "/ui/webhooks/{}?tab=mapping&saved=mapping",
+                    w.id
+                )))
+            }
             Err(e) if e.status == StatusCode::BAD_REQUEST => {
                 let view = View {
                     tab: Some(Tab::Mapping),
@@ -699,14 +727,19 @@ pub async fn save_mapping(
                     ..View::default()
                 };
                 let page = render(&app, &ui, &w, view).await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, page.into_response_html()).into_response());
+                return Ok(
+                    (StatusCode::UNPROCESSABLE_ENTITY, page.into_response_html()).into_response(),
+                );
             }
             Err(e) => return Err(e.into()),
         }
     }
     let view = View {
         tab: Some(Tab::Mapping),
-        banner: Some(("error", "The mapping was not saved: fix the highlighted paths.".into())),
+        banner: Some((
+            "error",
+            "The mapping was not saved: fix the highlighted paths.".into(),
+        )),
         mapping: Some((form, errors)),
         ..View::default()
     };
@@ -726,7 +759,8 @@ pub async fn rotate(
         reveal: true,
         banner: Some((
             "success",
-            "A new secret is active. The previous one keeps working until the next rotation.".into(),
+            "A new secret is active. The previous one keeps working until the next rotation."
+                .into(),
         )),
         ..View::default()
     };
@@ -822,7 +856,10 @@ fn delivery_summary(d: &Delivery) -> String {
         Some(Value::Array(items)) => items.first(),
         other => other.as_ref(),
     };
-    if let Some(t) = first.and_then(|v| v.pointer("/fields/title")).and_then(Value::as_str) {
+    if let Some(t) = first
+        .and_then(|v| v.pointer("/fields/title"))
+        .and_then(Value::as_str)
+    {
         let more = match &d.extracted {
             Some(Value::Array(items)) if items.len() > 1 => format!(" (+{} more)", items.len() - 1),
             _ => String::new(),

@@ -46,7 +46,11 @@ async fn sign_in(app: &TestApp, key: &str) -> (String, String) {
     let resp = c
         .post(app.url("/ui/sign-in"))
         .header("cookie", format!("alertgate_signin={pre}"))
-        .form(&[("api_key", key), ("csrf_token", &token), ("next", "/ui/incidents")])
+        .form(&[
+            ("api_key", key),
+            ("csrf_token", &token),
+            ("next", "/ui/incidents"),
+        ])
         .send()
         .await
         .unwrap();
@@ -75,7 +79,12 @@ async fn open_incident(app: &TestApp) -> String {
 async fn ui_pages_send_a_signed_out_browser_to_sign_in() {
     let app = spawn_app().await;
     let c = no_redirects();
-    for path in ["/ui/incidents", "/ui/integrations", "/ui/correlation", "/ui/webhooks/whk_x"] {
+    for path in [
+        "/ui/incidents",
+        "/ui/integrations",
+        "/ui/correlation",
+        "/ui/webhooks/whk_x",
+    ] {
         let r = c.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 303, "{path}");
         let to = r.headers()["location"].to_str().unwrap().to_string();
@@ -141,7 +150,11 @@ async fn a_state_changing_ui_post_without_the_csrf_token_is_refused() {
         .await
         .unwrap();
     assert_eq!(other.status(), 403);
-    assert_eq!(app.incident(&incident).await["status"], "open", "nothing changed");
+    assert_eq!(
+        app.incident(&incident).await["status"],
+        "open",
+        "nothing changed"
+    );
 
     // Every other state-changing UI route refuses too.
     for p in [
@@ -233,7 +246,10 @@ async fn ui_responses_forbid_inline_script_framing_and_caching() {
     assert_eq!(r.status(), 200);
     let h = r.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["referrer-policy"], "no-referrer");
@@ -251,7 +267,10 @@ async fn ui_responses_forbid_inline_script_framing_and_caching() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(kind));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
     }
 }
 
@@ -283,7 +302,10 @@ async fn a_viewer_sees_pages_but_cannot_change_anything() {
         .await
         .unwrap();
     assert!(page.contains("High CPU on production-api"));
-    assert!(!page.contains("id=\"resolve\""), "no buttons a viewer cannot use");
+    assert!(
+        !page.contains("id=\"resolve\""),
+        "no buttons a viewer cannot use"
+    );
     let r = c
         .post(app.url(&format!("/ui/incidents/{incident}/resolve")))
         .header("cookie", &cookie)
@@ -320,10 +342,20 @@ async fn a_webhook_test_is_a_dry_run_that_says_what_would_happen() {
     assert_eq!(a["fields"]["title"], "High CPU on production-api");
     assert_eq!(a["severity"], "high");
     assert_eq!(a["outcome"]["status"], "created");
-    assert_eq!(a["outcome"]["incident_id"], Value::Null, "invented ids are not shown");
-    assert!(a["explanation"].as_str().unwrap().contains("would open a new incident"));
+    assert_eq!(
+        a["outcome"]["incident_id"],
+        Value::Null,
+        "invented ids are not shown"
+    );
+    assert!(a["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("would open a new incident"));
     assert!(app.incidents("").await.is_empty());
-    assert!(app.deliveries(&hook).await.is_empty(), "a dry run leaves no delivery row");
+    assert!(
+        app.deliveries(&hook).await.is_empty(),
+        "a dry run leaves no delivery row"
+    );
 
     // After a real delivery, the same payload would be deduplicated into that incident.
     let (_, sent) = app.send(&hook, &seed_alert()).await;
@@ -332,7 +364,11 @@ async fn a_webhook_test_is_a_dry_run_that_says_what_would_happen() {
     assert_eq!(a["outcome"]["status"], "deduplicated");
     assert_eq!(a["outcome"]["incident_id"], sent["incident_id"]);
     let id = sent["incident_id"].as_str().unwrap();
-    assert_eq!(app.incident(id).await["occurrence_count"], 1, "still a dry run");
+    assert_eq!(
+        app.incident(id).await["occurrence_count"],
+        1,
+        "still a dry run"
+    );
 
     // A resolve would resolve it.
     let mut resolve = seed_alert();
@@ -389,8 +425,15 @@ async fn a_webhook_test_previews_correlation_with_its_reason() {
     assert_eq!(a["outcome"]["status"], "correlated");
     assert_eq!(a["outcome"]["incident_id"], first["incident_id"]);
     assert!(
-        a["explanation"].as_str().unwrap().contains("would join incident"),
+        a["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("would join incident"),
         "{a}"
     );
-    assert_eq!(app.incidents("").await[0]["alert_count"], 1, "nothing joined");
+    assert_eq!(
+        app.incidents("").await[0]["alert_count"],
+        1,
+        "nothing joined"
+    );
 }

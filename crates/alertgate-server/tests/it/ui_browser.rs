@@ -4,6 +4,20 @@
 use serde_json::{json, Value};
 
 use crate::browser::{browser, Browser};
+
+/// Every visible form control has a label (or an accessible name).
+async fn assert_labelled(b: &Browser, page: &str) {
+    let unlabelled = b
+        .js(
+            "return [...document.querySelectorAll('input, select, textarea')]
+               .filter(e => e.type !== 'hidden')
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+               .map(e => e.outerHTML.slice(0, 100))",
+            vec![],
+        )
+        .await;
+    assert_eq!(unlabelled, json!([]), "{page}: controls without a label");
+}
 use crate::helpers::*;
 
 async fn sign_in(b: &Browser, key: &str) {
@@ -40,6 +54,7 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     b.wait_path("/ui/sign-in").await;
     sign_in(&b, "not-a-key-at-all").await;
     b.wait_text(".field-error", "not valid").await;
+    assert_labelled(&b, "sign-in").await;
     b.screenshot("01-sign-in-error").await;
     sign_in(&b, ADMIN).await;
     b.wait_path("/ui/incidents").await;
@@ -77,6 +92,7 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     b.fill("#name", "Production Alertmanager").await;
     b.fill("#description", "eu-1 cluster, routed by the SRE team")
         .await;
+    assert_labelled(&b, "wizard step 1").await;
     b.screenshot("04-wizard-basic-info").await;
     b.click("button[value=next]").await;
 
@@ -92,9 +108,13 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     b.wait_text("#mapping-preview", "HighErrorRate").await;
     b.fill("#map_title", "$.[").await;
     b.wait_text("#mapping-preview", "Not valid JSONPath").await;
-    b.fill("#map_title", "$['annotations','labels']['summary','alertname']")
-        .await;
+    b.fill(
+        "#map_title",
+        "$['annotations','labels']['summary','alertname']",
+    )
+    .await;
     b.wait_text("#mapping-preview", "web-2:9100").await;
+    assert_labelled(&b, "wizard step 2").await;
     b.screenshot("05-wizard-field-mapping").await;
     b.click("button[value=next]").await;
 
@@ -106,11 +126,13 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     b.wait_text(".field-error", "0 (unlimited) to 10,000").await;
     b.fill("#rate_limit_per_hour", "500").await;
     b.fill("#dedup_window_hours", "12").await;
+    assert_labelled(&b, "wizard step 3").await;
     b.screenshot("06-wizard-auto-trigger").await;
     b.click("button[value=next]").await;
 
     // Step 4: the Setup tab, with the secret shown once.
-    b.wait_text("#dialog-title", "Production Alertmanager").await;
+    b.wait_text("#dialog-title", "Production Alertmanager")
+        .await;
     let webhook_path = b.wait_path("/ui/webhooks/whk_").await;
     let webhook_id = webhook_path
         .trim_start_matches("/ui/webhooks/")
@@ -119,7 +141,11 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
         .unwrap()
         .to_string();
     let secret = b.value("#webhook-secret").await;
-    assert!(secret.starts_with("whsec_"), "the secret is shown: {secret}");
+    assert!(
+        secret.starts_with("whsec_"),
+        "the secret is shown: {secret}"
+    );
+    assert_labelled(&b, "webhook dialog").await;
     b.screenshot("07-webhook-setup-secret-once").await;
     let curl = b.text("#example-curl").await;
     let (url, auth) = curl_url_and_auth(&curl);
@@ -152,7 +178,8 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
 
     // A reload does not show the secret again.
     b.client.refresh().await.unwrap();
-    b.wait_text("#dialog-title", "Production Alertmanager").await;
+    b.wait_text("#dialog-title", "Production Alertmanager")
+        .await;
     let source = b.client.source().await.unwrap();
     assert!(!source.contains(&secret), "the secret is shown only once");
     assert!(b.value("#webhook-secret").await.contains('•'));
@@ -164,16 +191,21 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
         .send_keys("\u{E014}")
         .await
         .unwrap(); // ArrowRight
-    let active = b
-        .js("return document.activeElement.id", vec![])
-        .await;
+    let active = b.js("return document.activeElement.id", vec![]).await;
     assert_eq!(active, "tab-test");
     assert_eq!(
-        b.js("return document.getElementById('panel-test').hidden", vec![])
-            .await,
+        b.js(
+            "return document.getElementById('panel-test').hidden",
+            vec![]
+        )
+        .await,
         false
     );
-    b.find("#tab-test").await.send_keys("\u{E010}").await.unwrap(); // End
+    b.find("#tab-test")
+        .await
+        .send_keys("\u{E010}")
+        .await
+        .unwrap(); // End
     assert_eq!(
         b.js("return document.activeElement.id", vec![]).await,
         "tab-deliveries"
@@ -188,19 +220,63 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     assert!(!row.contains(&secret));
     b.screenshot("08-delivery-logs").await;
 
+    // The log refreshes itself: a repeat shows up without a reload, and the filter narrows it.
+    b.click("details.delivery[open] summary").await;
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("Authorization", &auth)
+        .body(sample)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    b.wait_text("#deliveries", "deduplicated").await;
+    assert_eq!(b.count("details.delivery").await, 2);
+    b.find("#outcome-filter")
+        .await
+        .select_by_value("created")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.count("details.delivery").await != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter did not apply"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(b.text("#deliveries").await.contains("created"));
+
     // Test: a dry run of the sample says what would happen, and writes nothing.
     b.click("#tab-test").await;
     b.click("#send-test").await;
     let result = b.wait_text("#test-result", "Dry run").await;
     assert!(result.contains("deduplicated"), "{result}");
-    assert!(result.contains("resolve for an alert that is not open"), "{result}");
+    assert!(
+        result.contains("resolve for an alert that is not open"),
+        "{result}"
+    );
     assert!(result.contains("critical"));
     b.screenshot("09-test-dry-run").await;
     let inc = app.incident(&incident_id).await;
-    assert_eq!(inc["occurrence_count"], 1, "a dry run writes nothing");
+    assert_eq!(inc["occurrence_count"], 2, "a dry run writes nothing");
 
     // Field Mapping: an invalid path is refused next to its field...
     b.click("#tab-mapping").await;
+    // The preview can use a real delivery instead of the sample.
+    let option = b
+        .js(
+            "return document.querySelector('#preview-source option[value^=dlv_]').value",
+            vec![],
+        )
+        .await;
+    b.find("#preview-source")
+        .await
+        .select_by_value(option.as_str().unwrap())
+        .await
+        .unwrap();
+    b.wait_text("#mapping-preview", "Extracted from delivery dlv_")
+        .await;
     b.fill("#map_title", "$.[").await;
     b.wait_text("#mapping-preview", "Not valid JSONPath").await;
     b.click(".mapping-form button[type=submit]").await;
@@ -222,15 +298,21 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     b.screenshot("11-test-broken-mapping").await;
     // Put the mapping back.
     b.click("#tab-mapping").await;
-    b.fill("#map_title", "$['annotations','labels']['summary','alertname']")
-        .await;
+    b.fill(
+        "#map_title",
+        "$['annotations','labels']['summary','alertname']",
+    )
+    .await;
     b.click(".mapping-form button[type=submit]").await;
     b.wait_text(".notice-success", "Field mapping saved").await;
 
     // Incidents: the incident, filtered and searched.
     b.click("nav.sidebar a[href='/ui/incidents']").await;
-    let row = b.wait_text("#incidents", "5xx error rate > 5% on web-1:9100").await;
+    let row = b
+        .wait_text("#incidents", "5xx error rate > 5% on web-1:9100")
+        .await;
     assert!(row.contains("critical") && row.contains("checkout") && row.contains("open"));
+    assert_labelled(&b, "incidents").await;
     b.screenshot("12-incidents").await;
     b.fill("#q", "web-1").await;
     b.click(".filters button[type=submit]").await;
@@ -258,7 +340,10 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     // Integrations now lists the webhook with its last delivery.
     b.goto("/ui/integrations").await;
     let row = b.wait_text("#webhooks", "Production Alertmanager").await;
-    assert!(row.contains("created"), "{row}");
+    assert!(
+        row.contains("deduplicated") && row.contains("2 ok"),
+        "{row}"
+    );
     b.screenshot("15-integrations").await;
 
     // Correlation rules: a problem is shown next to its rule; a good rule is saved.
@@ -270,8 +355,11 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
     )
     .await;
     b.click(".correlation-form button[type=submit]").await;
-    let problem = b.wait_text("fieldset.rule[data-rule='0'] .rule-errors", "sounds_like").await;
+    let problem = b
+        .wait_text("fieldset.rule[data-rule='0'] .rule-errors", "sounds_like")
+        .await;
     assert!(problem.contains("conditions"), "{problem}");
+    assert_labelled(&b, "correlation").await;
     b.screenshot("16-correlation-rule-error").await;
     b.set_value(
         "#rule0_conditions",
@@ -287,7 +375,10 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
         .json()
         .await
         .unwrap();
-    assert_eq!(settings["correlation_rules"]["rules"][0]["name"], "same service");
+    assert_eq!(
+        settings["correlation_rules"]["rules"][0]["name"],
+        "same service"
+    );
     b.screenshot("17-correlation-rules").await;
 
     // Sign out: the session ends, pages lead to sign-in again.

@@ -26,7 +26,8 @@ const CORPUS: &[&str] = &[
 ];
 
 /// What must never be on a rendered page.
-const INJECTED: &str = "script:not([src]), [onerror], [onload], [onmouseover], iframe, object, embed, svg, img";
+const INJECTED: &str =
+    "script:not([src]), [onerror], [onload], [onmouseover], iframe, object, embed, svg, img";
 
 async fn check_page(b: &Browser, page: &str) {
     // An alert() would leave a prompt open; WebDriver reports it.
@@ -51,8 +52,15 @@ async fn check_page(b: &Browser, page: &str) {
             vec![],
         )
         .await;
-    assert_eq!(bad_links, json!([]), "{page}: links that are not http(s) or local");
-    assert!(b.path().await.starts_with("/ui/"), "{page}: still signed in");
+    assert_eq!(
+        bad_links,
+        json!([]),
+        "{page}: links that are not http(s) or local"
+    );
+    assert!(
+        b.path().await.starts_with("/ui/"),
+        "{page}: still signed in"
+    );
 }
 
 /// Every corpus entry appears as text, character for character, in `css` elements.
@@ -138,7 +146,13 @@ async fn hostile_text_is_shown_literally_and_never_runs() {
     }
     shown_literally(&b, "incident detail", ".alert-description", &[CORPUS[1]]).await;
     // The javascript: link is shown as text, not as a link.
-    shown_literally(&b, "incident detail", ".mono-text", &["javascript:window.__xss=1"]).await;
+    shown_literally(
+        &b,
+        "incident detail",
+        ".mono-text",
+        &["javascript:window.__xss=1"],
+    )
+    .await;
 
     b.goto("/ui/integrations").await;
     b.find("#webhooks").await;
@@ -184,7 +198,8 @@ async fn hostile_text_is_shown_literally_and_never_runs() {
     shown_literally(&b, "test result", "#test-result .tag", &[CORPUS[2]]).await;
     b.screenshot("23-xss-test-result").await;
 
-    b.goto(&format!("/ui/correlation?webhook={}", hook.id)).await;
+    b.goto(&format!("/ui/correlation?webhook={}", hook.id))
+        .await;
     b.find("#scope").await;
     check_page(&b, "correlation").await;
     shown_literally(&b, "correlation", "#scope option", &[name]).await;

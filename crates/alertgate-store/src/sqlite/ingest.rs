@@ -37,7 +37,11 @@ pub(crate) fn ingest(
 
 /// Triage one item as [`ingest`] would, then roll everything back (see
 /// [`crate::Store::preview_ingest`]).
-pub(crate) fn preview(conn: &mut Connection, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
+pub(crate) fn preview(
+    conn: &mut Connection,
+    item: IngestItem,
+    now: Timestamp,
+) -> Result<IngestResult> {
     let tx = conn.transaction()?;
     let result = ingest_one(&tx, item, now);
     tx.rollback()?;
