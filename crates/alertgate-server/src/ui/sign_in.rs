@@ -48,6 +48,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 fn render(
+    app: &AppState,
     presession: &str,
     next: &str,
     error: Option<&str>,
@@ -83,8 +84,13 @@ fn render(
         }
     };
     let mut resp = (status, bare("Sign in", body).into_response_html()).into_response();
+    let secure = if app.config.base_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
-        "{PRESESSION_COOKIE}={presession}; Path={SIGN_IN_PATH}; HttpOnly; SameSite=Strict; Max-Age=3600"
+        "{PRESESSION_COOKIE}={presession}; Path={SIGN_IN_PATH}; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
     );
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -105,10 +111,9 @@ pub async fn page(
             return see_other(&next);
         }
     }
-    let presession =
-        cookie_value(&headers, PRESESSION_COOKIE).unwrap_or_else(|| new_token("").to_string());
+    let presession = cookie_value(&headers, PRESESSION_COOKIE).unwrap_or_else(|| new_token(""));
     let info = q.signed_out.map(|_| "You are signed out.");
-    render(&presession, &next, None, info, StatusCode::OK)
+    render(&app, &presession, &next, None, info, StatusCode::OK)
 }
 
 pub async fn submit(
@@ -136,6 +141,7 @@ pub async fn submit(
             // The guard already checked this cookie exists.
             let presession = cookie_value(&headers, PRESESSION_COOKIE).unwrap_or_default();
             render(
+                &app,
                 &presession,
                 &next,
                 Some("That key is not valid, or it has been revoked."),
