@@ -237,7 +237,7 @@ async fn an_engineer_connects_alertmanager_sends_an_alert_and_handles_the_incide
         .select_by_value("created")
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while b.count("details.delivery").await != 1 {
         assert!(
             std::time::Instant::now() < deadline,
