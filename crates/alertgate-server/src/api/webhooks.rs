@@ -258,7 +258,7 @@ pub(crate) async fn create_webhook(
     };
     let now = app.clock.now();
     let webhook = Webhook {
-        id: WebhookId::new(now, rand::random()),
+        id: WebhookId::generate(now, rand::random()),
         workspace_id: caller.workspace,
         platform: platform.id.to_string(),
         name,

@@ -2,6 +2,7 @@
 //! and speaks HTTP to it.
 
 mod access;
+mod alertmanager_e2e;
 mod api;
 mod browser;
 mod clients;
@@ -10,6 +11,9 @@ mod correlation;
 mod helpers;
 mod intake;
 mod lifecycle;
+mod platforms_http;
+mod sns_http;
+mod support;
 mod ui;
 mod ui_browser;
 mod ui_xss;

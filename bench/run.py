@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""alertgate's benchmark: one command, every comparison measured in the same run.
+
+Builds (release) and starts, one after another on this machine:
+  - the bare baseline (crates/alertgate-bench `baseline`: read + parse JSON, answer 200),
+  - alertgate on its embedded database, durability on (SQLite WAL, synchronous=FULL), rate limit off,
+  - Prometheus Alertmanager (Debian's prometheus-alertmanager), when installed, fed the equivalent
+    alerts on /api/v2/alerts,
+drives each with the same load generator (`alertgate-bench load`) and the same bodies, and prints one
+table: requests/s, alerts/s, p50/p99 latency, server CPU, RSS, and the ratios.
+
+  python3 bench/run.py              # full run (10 s per scenario, 1,000,000 seeded incidents)
+  python3 bench/run.py --quick      # 3 s per scenario, 100,000 seeded incidents
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BIN = os.path.join(TARGET, "release")
+ADMIN = "bench-admin-token-0123456789"
+CLK = os.sysconf("SC_CLK_TCK")
+PAD = "x" * 700  # brings a generic alert to about 1 KB
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None, timeout=30):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+def wait_ready(url, proc, timeout=60):
+    start = time.time()
+    while time.time() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.time() - start
+        except Exception:
+            time.sleep(0.01)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+class Proc:
+    """A server process with CPU and memory accounting from /proc."""
+
+    def __init__(self, args, env=None, cwd=None):
+        self.p = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cpu_ticks(self):
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def rss_mb(self):
+        with open(f"/proc/{self.p.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+def load(url, body, seconds, connections=32, rate=None, headers=(), hmac=None, start=0):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(body)
+        path = f.name
+    args = [os.path.join(BIN, "alertgate-bench"), "load", "--url", url, "--body", path,
+            "--connections", str(connections), "--seconds", str(seconds), "--start", str(start)]
+    for h in headers:
+        args += ["--header", h]
+    if rate:
+        args += ["--rate", str(rate)]
+    if hmac:
+        args += ["--hmac-secret", hmac]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    os.unlink(path)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measured(proc, fn):
+    t0, c0 = time.time(), proc.cpu_ticks()
+    r = fn()
+    r["cpu_pct"] = (proc.cpu_ticks() - c0) / CLK / (time.time() - t0) * 100
+    r["rss_mb"] = proc.rss_mb()
+    return r
+
+
+# ---- bodies -------------------------------------------------------------------------------
+
+def generic_body(distinct=True):
+    n = "{{n}}" if distinct else "1"
+    return json.dumps({"title": f"High CPU on host-{n}", "description": "CPU usage exceeded 90% for 5 minutes. " + PAD,
+                       "severity": "high", "service": f"api-{n}"})
+
+
+def am_alert(i, n="{{n}}"):
+    return {"status": "firing",
+            "labels": {"alertname": "HighCPU", "instance": f"host-{n}-{i}:9100", "job": "node", "severity": "critical", "service": "api"},
+            "annotations": {"summary": f"High CPU on host-{n}-{i}", "description": "CPU usage exceeded 90% for 5 minutes"},
+            "startsAt": "2026-11-27T08:00:00.000Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": f"{n}-{i}"}
+
+
+def am_webhook_body(count):
+    return json.dumps({"receiver": "alertgate", "status": "firing", "alerts": [am_alert(i) for i in range(count)],
+                       "groupLabels": {"alertname": "HighCPU"}, "commonLabels": {"alertname": "HighCPU"},
+                       "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "version": "4",
+                       "groupKey": "{}:{alertname=\"HighCPU\"}", "truncatedAlerts": 0})
+
+
+def am_api_body(count):
+    alerts = []
+    for i in range(count):
+        a = am_alert(i)
+        alerts.append({"labels": a["labels"], "annotations": a["annotations"], "startsAt": "2026-11-27T08:00:00.000Z",
+                       "endsAt": "2036-11-27T08:00:00.000Z", "generatorURL": a["generatorURL"]})
+    return json.dumps(alerts)
+
+
+def pagerduty_body():
+    return json.dumps({"event": {"id": "01{{n}}", "event_type": "incident.triggered", "resource_type": "incident",
+                                 "occurred_at": "2026-11-27T08:00:00.000Z", "agent": None, "client": None,
+                                 "data": {"id": "Q{{n}}", "type": "incident", "self": "https://api.pagerduty.com/incidents/Q{{n}}",
+                                          "html_url": "https://acme.pagerduty.com/incidents/Q{{n}}", "number": 1,
+                                          "status": "triggered", "incident_key": "k{{n}}", "created_at": "2026-11-27T08:00:00Z",
+                                          "title": "Checkout latency above SLO {{n}}", "service": {"id": "PSVC", "summary": "checkout", "type": "service_reference"},
+                                          "priority": {"summary": "P1"}, "urgency": "high", "teams": []}}})
+
+
+# ---- runs ---------------------------------------------------------------------------------
+
+def run_baseline(secs):
+    port = free_port()
+    p = Proc([os.path.join(BIN, "alertgate-bench"), "baseline", "--listen", f"127.0.0.1:{port}"])
+    try:
+        time.sleep(0.3)
+        url = f"http://127.0.0.1:{port}/webhook"
+        return {"generic, distinct": measured(p, lambda: load(url, generic_body(), secs)),
+                "alertmanager 100/request": measured(p, lambda: load(url, am_webhook_body(100), secs))}
+    finally:
+        p.stop()
+
+
+def start_alertgate(data, port):
+    env = dict(os.environ, ALERTGATE_ADMIN_TOKEN=ADMIN, ALERTGATE_DATA_DIR=data, ALERTGATE_LISTEN=f"127.0.0.1:{port}",
+               RUST_LOG="warn")
+    t0 = time.time()
+    p = Proc([os.path.join(BIN, "alertgate"), "serve"], env=env)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", p.p)
+    return p, time.time() - t0
+
+
+def webhook(base, **body):
+    _, w = http("POST", base + "/api/v1/webhooks", dict({"rate_limit_per_hour": 0}, **body), ADMIN)
+    return w
+
+
+def alertgate_scenarios(base, p, secs, offset, label=""):
+    r = {}
+    gen = webhook(base, name="generic")
+    auth = ["Authorization: Bearer " + gen["secret"]]
+    r["generic, distinct" + label] = measured(p, lambda: load(gen["intake_url"], generic_body(), secs, headers=auth, start=offset))
+    r["generic, repeats (dedup)" + label] = measured(p, lambda: load(gen["intake_url"], generic_body(False), secs, headers=auth))
+    am = webhook(base, name="am", platform="prometheus")
+    r["alertmanager 100/request" + label] = measured(p, lambda: load(am["intake_url"], am_webhook_body(100), secs, connections=8,
+                                                                     headers=["Authorization: Bearer " + am["secret"]], start=offset))
+    pd = webhook(base, name="pd", platform="pagerduty", secret="bench-pagerduty-secret")
+    r["pagerduty, HMAC-signed" + label] = measured(p, lambda: load(pd["intake_url"], pagerduty_body(), secs, hmac="bench-pagerduty-secret", start=offset))
+    corr = webhook(base, name="corr", enable_correlation=True, correlation_window_minutes=60)
+    r["correlated burst" + label] = measured(p, lambda: load(corr["intake_url"], generic_body(), secs,
+                                                             headers=["Authorization: Bearer " + corr["secret"]], start=offset))
+    for v in r.values():
+        v["alerts_per_request"] = 1
+    r["alertmanager 100/request" + label]["alerts_per_request"] = 100
+    return r
+
+
+def timed_get(url, token):
+    t0 = time.time()
+    http("GET", url, token=token)
+    return (time.time() - t0) * 1000
+
+
+def run_alertgate(secs, seed_n):
+    data = tempfile.mkdtemp(prefix="alertgate-bench-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    results, facts = {}, {}
+    p, _ = start_alertgate(data, port)
+    try:
+        results.update(alertgate_scenarios(base, p, secs, 0))
+        # Latency at half the measured peak, open loop.
+        peak = results["generic, distinct"]["ok_rps"]
+        gen = webhook(base, name="open-loop")
+        results["generic, open loop at half peak"] = measured(p, lambda: load(
+            gen["intake_url"], generic_body(), secs, rate=max(peak / 2, 1), headers=["Authorization: Bearer " + gen["secret"]],
+            start=50_000_000))
+        results["generic, open loop at half peak"]["alerts_per_request"] = 1
+        seedhook = webhook(base, name="seeded")
+    finally:
+        p.stop()
+    # Seed N incidents through the store's own ingest, then measure again.
+    t0 = time.time()
+    out = subprocess.run([os.path.join(BIN, "alertgate-bench"), "seed", "--data-dir", data, "--incidents", str(seed_n),
+                          "--webhook", seedhook["id"]], capture_output=True, text=True, check=True).stdout
+    facts["seeded incidents"] = seed_n
+    facts["seed time (s)"] = round(time.time() - t0, 1)
+    p, startup = start_alertgate(data, port)
+    try:
+        facts[f"start-up with {seed_n:,} incidents (s)"] = round(startup, 3)
+        facts[f"RSS after {seed_n:,} incidents (MB)"] = round(p.rss_mb(), 1)
+        first = [timed_get(base + "/api/v1/incidents?limit=50", ADMIN) for _ in range(5)]
+        facts["first page of incidents, API (ms, best of 5)"] = round(min(first), 2)
+        dl = [timed_get(base + f"/api/v1/webhooks/{seedhook['id']}/deliveries?limit=50", ADMIN) for _ in range(5)]
+        facts["first page of delivery logs, API (ms, best of 5)"] = round(min(dl), 2)
+        results.update(alertgate_scenarios(base, p, secs, 100_000_000, label=f" [+{seed_n:,} incidents]"))
+        facts["RSS at the end (MB)"] = round(p.rss_mb(), 1)
+    finally:
+        p.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    return results, facts
+
+
+def run_alertmanager(secs):
+    exe = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+    if not os.path.exists(exe):
+        return None
+    d = tempfile.mkdtemp(prefix="am-bench-")
+    cfg = os.path.join(d, "am.yml")
+    with open(cfg, "w") as f:
+        f.write("route:\n  receiver: none\n  group_wait: 1h\nreceivers:\n  - name: none\n")
+    port = free_port()
+    p = Proc([exe, f"--config.file={cfg}", f"--storage.path={d}", f"--web.listen-address=127.0.0.1:{port}",
+              "--cluster.listen-address=", "--log.level=error"])
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", p.p)
+        url = f"http://127.0.0.1:{port}/api/v2/alerts"
+        r = {"generic, distinct": measured(p, lambda: load(url, am_api_body(1), secs)),
+             "generic, repeats (dedup)": measured(p, lambda: load(url, am_api_body(1).replace("{{n}}", "1"), secs)),
+             "alertmanager 100/request": measured(p, lambda: load(url, am_api_body(100), secs, connections=8, start=10_000_000))}
+        r["alertmanager 100/request"]["alerts_per_request"] = 100
+        for k in ("generic, distinct", "generic, repeats (dedup)"):
+            r[k]["alerts_per_request"] = 1
+        return r
+    finally:
+        p.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="3 s per scenario and 100,000 seeded incidents")
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--json", help="also write the raw results here")
+    a = ap.parse_args()
+    secs = a.seconds or (3 if a.quick else 10)
+    seed_n = a.seed or (100_000 if a.quick else 1_000_000)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "alertgate", "-p", "alertgate-bench"], cwd=ROOT, check=True)
+
+    base = run_baseline(secs)
+    ag, facts = run_alertgate(secs, seed_n)
+    am = run_alertmanager(secs)
+
+    def row(name, r):
+        apr = r.get("alerts_per_request", 1)
+        return f"| {name} | {r['ok_rps']:,.0f} | {r['ok_rps'] * apr:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {r['requests'] - r['ok']} |"
+
+    print(f"\n## Results ({secs:g} s per scenario, 32 connections unless noted; {os.cpu_count()} cores shared with the load generator)\n")
+    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | RSS MB | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for k, v in base.items():
+        print(row(f"baseline: {k}", v))
+    for k, v in ag.items():
+        print(row(f"alertgate: {k}", v))
+    if am:
+        for k, v in am.items():
+            print(row(f"Alertmanager: {k}", v))
+    print("\n| ratio | value |\n|---|---:|")
+    d = ag["generic, distinct"]
+    print(f"| alertgate / baseline, generic distinct (req/s) | {d['ok_rps'] / base['generic, distinct']['ok_rps']:.2f} |")
+    print(f"| alertgate / baseline, 100-alert batches (req/s) | {ag['alertmanager 100/request']['ok_rps'] / base['alertmanager 100/request']['ok_rps']:.2f} |")
+    if am:
+        print(f"| alertgate / Alertmanager, 1 distinct alert per request (alerts/s) | {d['ok_rps'] / am['generic, distinct']['ok_rps']:.2f} |")
+        print(f"| alertgate / Alertmanager, 100 alerts per request (alerts/s) | {ag['alertmanager 100/request']['ok_rps'] / am['alertmanager 100/request']['ok_rps']:.2f} |")
+    print(f"| p99 at half peak (ms) | {ag['generic, open loop at half peak']['p99_ms']:.2f} |")
+    print("\n| fact | value |\n|---|---:|")
+    for k, v in facts.items():
+        print(f"| {k} | {v} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"baseline": base, "alertgate": ag, "alertmanager": am, "facts": facts}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
