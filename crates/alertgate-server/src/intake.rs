@@ -20,7 +20,8 @@ use alertgate_core::auth::{AuthMethod, Headers};
 use alertgate_core::correlation::CompiledCorrelation;
 use alertgate_core::ids::{DeliveryId, IncidentId};
 use alertgate_core::limits::{PayloadError, Warning};
-use alertgate_core::platforms::Decoded;
+use alertgate_core::mapping::{Extracted, MappingError};
+use alertgate_core::platforms::{AlertDoc, Decoded};
 use alertgate_core::{AlertStatus, IntakeError};
 use alertgate_store::{DeliveryError, IngestItem, NewDelivery, WebhookContext};
 
@@ -183,28 +184,16 @@ pub async fn trigger(
         }
         Err(message) => return record.refuse(IntakeError::Decode(message)).await,
     };
-    let mut alerts = Vec::with_capacity(docs.len());
-    let mut extracted = Vec::with_capacity(docs.len());
-    for doc in docs {
-        match NormalizedAlert::from_doc(
-            webhook.platform,
-            &webhook.mapping,
-            &webhook.webhook.severity,
-            webhook.webhook.id,
-            doc,
-        ) {
-            Ok((alert, fields)) => {
-                extracted.push(json!({
-                    "fields": fields,
-                    "severity": alert.severity,
-                    "status": alert.status,
-                    "dedup_key": alert.dedup_key,
-                }));
-                alerts.push(alert);
-            }
-            Err(e) => return record.refuse(IntakeError::Mapping(e)).await,
-        }
-    }
+    let (alerts, mut extracted): (Vec<_>, Vec<_>) = match normalize(&webhook, docs) {
+        Ok(mapped) => mapped
+            .into_iter()
+            .map(|(alert, fields)| {
+                let shown = extracted_json(&alert, &fields);
+                (alert, shown)
+            })
+            .unzip(),
+        Err(e) => return record.refuse(IntakeError::Mapping(e)).await,
+    };
     // Only what can open an incident is charged: acknowledge and resolve events always pass.
     if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
         let limit = webhook.webhook.rate_limit_per_hour.per_hour();
@@ -223,6 +212,36 @@ pub async fn trigger(
         Value::Array(extracted)
     });
     record.accept(alerts).await
+}
+
+/// Map and normalize every alert document of a request with the webhook's mapping and severity
+/// policy; the first document that does not map refuses the whole request. Shared by intake and
+/// the webhook Test (see [`crate::dry_run`]).
+pub fn normalize(
+    webhook: &CompiledWebhook,
+    docs: Vec<AlertDoc>,
+) -> Result<Vec<(NormalizedAlert, Extracted)>, MappingError> {
+    docs.into_iter()
+        .map(|doc| {
+            NormalizedAlert::from_doc(
+                webhook.platform,
+                &webhook.mapping,
+                &webhook.webhook.severity,
+                webhook.webhook.id,
+                doc,
+            )
+        })
+        .collect()
+}
+
+/// What the delivery log shows of one mapped alert.
+pub fn extracted_json(alert: &NormalizedAlert, fields: &Extracted) -> Value {
+    json!({
+        "fields": fields,
+        "severity": alert.severity,
+        "status": alert.status,
+        "dedup_key": alert.dedup_key,
+    })
 }
 
 /// Read the body, refusing more than `limit` bytes (by Content-Length up front, or while reading).
@@ -251,6 +270,35 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     }
 }
 
+/// What triage needs to know about the webhook (and its workspace's correlation settings, loaded
+/// only when there are alerts to correlate).
+pub async fn webhook_context(
+    app: &AppState,
+    webhook: &CompiledWebhook,
+    has_alerts: bool,
+) -> WebhookContext {
+    let w = &webhook.webhook;
+    let workspace_correlation = if !has_alerts {
+        Arc::new(CompiledCorrelation::off())
+    } else {
+        match app.workspace_correlation.get(w.workspace_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "workspace correlation settings unavailable; not correlating across webhooks");
+                Arc::new(CompiledCorrelation::off())
+            }
+        }
+    };
+    WebhookContext {
+        id: w.id,
+        workspace_id: w.workspace_id,
+        platform: webhook.platform.id,
+        dedup_window: w.dedup_window_hours,
+        correlation: webhook.correlation.clone(),
+        workspace_correlation,
+    }
+}
+
 /// Everything needed to record a delivery and answer the request.
 struct Record<'a> {
     app: &'a AppState,
@@ -261,28 +309,10 @@ struct Record<'a> {
 
 impl Record<'_> {
     async fn item(mut self, alerts: Vec<NormalizedAlert>, ignored: Option<String>) -> IngestItem {
-        let w = &self.webhook.webhook;
-        let workspace_correlation = if alerts.is_empty() {
-            Arc::new(CompiledCorrelation::off())
-        } else {
-            match self.app.workspace_correlation.get(w.workspace_id).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "workspace correlation settings unavailable; not correlating across webhooks");
-                    Arc::new(CompiledCorrelation::off())
-                }
-            }
-        };
+        let webhook = webhook_context(self.app, self.webhook, !alerts.is_empty()).await;
         self.delivery.latency_us = self.started.elapsed().as_micros() as i64;
         IngestItem {
-            webhook: WebhookContext {
-                id: w.id,
-                workspace_id: w.workspace_id,
-                platform: self.webhook.platform.id,
-                dedup_window: w.dedup_window_hours,
-                correlation: self.webhook.correlation.clone(),
-                workspace_correlation,
-            },
+            webhook,
             delivery: self.delivery,
             alerts,
             ignored_reason: ignored,

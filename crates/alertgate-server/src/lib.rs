@@ -6,6 +6,7 @@ pub mod api;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod dry_run;
 pub mod error;
 pub mod examples;
 pub mod intake;
@@ -15,6 +16,7 @@ pub mod ratelimit;
 pub mod redact;
 pub mod sns;
 pub mod state;
+pub mod ui;
 pub mod webhooks;
 pub mod writer;
 

@@ -88,6 +88,21 @@ pub trait Store: Send + Sync + 'static {
     /// returning. Results are in the order of `items`.
     async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>>;
 
+    /// What [`Store::ingest`] would decide for `item` now, without keeping anything: the same
+    /// triage (dedup, correlation, lifecycle) runs inside a transaction that is rolled back, so a
+    /// preview can never drift from what a real delivery would do. Ids of objects that would be
+    /// created are invented and must not be shown; ids of existing incidents and alerts are real.
+    /// Used by the webhook Test tab's dry run.
+    ///
+    /// The default refuses, so an engine that does not implement it yet still builds; the UI then
+    /// says that dry runs are unavailable.
+    async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
+        let _ = (item, now);
+        Err(StoreError::Other(
+            "this storage engine cannot preview triage".into(),
+        ))
+    }
+
     // -- read models --
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<Page<Incident>>;
     async fn get_incident(

@@ -27,11 +27,21 @@ pub async fn put(
     State(app): State<AppState>,
     ApiJson(settings): ApiJson<CorrelationSettings>,
 ) -> Result<Json<CorrelationSettings>, ApiError> {
-    check_correlation(&settings)?;
-    let json = serde_json::to_string(&settings).map_err(ApiError::internal)?;
+    save(&app, &caller, &settings).await?;
+    Ok(Json(settings))
+}
+
+/// Check and store a workspace's correlation settings. The web UI's rule editor calls this too.
+pub(crate) async fn save(
+    app: &AppState,
+    caller: &Caller,
+    settings: &CorrelationSettings,
+) -> Result<(), ApiError> {
+    check_correlation(settings)?;
+    let json = serde_json::to_string(settings).map_err(ApiError::internal)?;
     app.store
         .put_setting(&workspace_correlation_key(caller.workspace), &json)
         .await?;
     app.workspace_correlation.invalidate(caller.workspace);
-    Ok(Json(settings))
+    Ok(())
 }

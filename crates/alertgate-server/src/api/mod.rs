@@ -4,16 +4,16 @@
 //! the access level is enforced there, so no handler can forget it, and the same table drives the
 //! authorization-matrix test (a route without a level cannot be written).
 
-mod auth;
-mod correlation;
+pub(crate) mod auth;
+pub(crate) mod correlation;
 mod destinations;
 mod health;
 mod incident_deliveries;
-mod incidents;
+pub(crate) mod incidents;
 mod json;
 mod platforms;
-mod sessions;
-mod webhooks;
+pub(crate) mod sessions;
+pub(crate) mod webhooks;
 mod workspaces;
 
 use axum::extract::{MatchedPath, Request};
@@ -186,6 +186,12 @@ pub fn routes() -> Routes {
             webhooks::deliveries,
         )
         .add(
+            Method::POST,
+            "/api/v1/webhooks/{id}/test",
+            R(Admin),
+            webhooks::test,
+        )
+        .add(
             Method::GET,
             "/api/v1/webhooks/{id}/examples",
             R(Viewer),
@@ -277,6 +283,8 @@ pub fn router(state: AppState) -> Router {
         router = mount(router, &state);
     }
     router
+        // The web UI: its own router (HTML, redirects to sign-in), not part of the API's table.
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

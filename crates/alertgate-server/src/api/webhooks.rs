@@ -213,6 +213,24 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(raw): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let webhook = create_webhook(&caller, &app, raw).await?;
+    let mut out =
+        serde_json::to_value(WebhookOut::new(&webhook, &app)).map_err(ApiError::internal)?;
+    out["secret"] = webhook
+        .secrets
+        .first()
+        .map_or(Value::Null, |s| Value::String(s.expose().to_string()));
+    out["examples"] = json!(examples_for(&app, &webhook, true));
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Validate a create request (the API's JSON shape) and store the new webhook. The web UI's
+/// wizard calls this too.
+pub(crate) async fn create_webhook(
+    caller: &Caller,
+    app: &AppState,
+    raw: Value,
+) -> Result<Webhook, ApiError> {
     if let Some(unknown) = raw
         .as_object()
         .and_then(|o| o.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())))
@@ -283,14 +301,7 @@ pub async fn create(
     };
     app.store.create_webhook(&webhook).await?;
     tracing::info!(webhook = %webhook.id, platform = platform.id, "webhook created");
-    let mut out =
-        serde_json::to_value(WebhookOut::new(&webhook, &app)).map_err(ApiError::internal)?;
-    out["secret"] = webhook
-        .secrets
-        .first()
-        .map_or(Value::Null, |s| Value::String(s.expose().to_string()));
-    out["examples"] = json!(examples_for(&app, &webhook, true));
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok(webhook)
 }
 
 pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -304,7 +315,7 @@ pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Va
     Ok(Json(json!({ "items": items })))
 }
 
-async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<Webhook, ApiError> {
+pub(crate) async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<Webhook, ApiError> {
     app.store
         .get_webhook(caller.workspace, parse_id(id)?)
         .await?
@@ -326,7 +337,18 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateWebhook>,
 ) -> Result<Json<WebhookOut>, ApiError> {
-    let mut w = load(&app, &caller, &id).await?;
+    let w = update_webhook(&caller, &app, &id, req).await?;
+    Ok(Json(WebhookOut::new(&w, &app)))
+}
+
+/// Validate and apply a change (the API's PATCH shape). The web UI calls this too.
+pub(crate) async fn update_webhook(
+    caller: &Caller,
+    app: &AppState,
+    id: &str,
+    req: UpdateWebhook,
+) -> Result<Webhook, ApiError> {
+    let mut w = load(app, caller, id).await?;
     if let Some(name) = req.name {
         w.name = WebhookName::parse(&name).map_err(invalid)?;
     }
@@ -385,7 +407,7 @@ pub async fn update(
         return Err(ApiError::not_found("webhook"));
     }
     app.webhooks.invalidate(&w.token);
-    Ok(Json(WebhookOut::new(&w, &app)))
+    Ok(w)
 }
 
 pub async fn delete(
@@ -425,7 +447,21 @@ pub async fn rotate_secret(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
     };
-    let mut w = load(&app, &caller, &id).await?;
+    let (w, secret) = rotate(&caller, &app, &id, req).await?;
+    let mut out = serde_json::to_value(WebhookOut::new(&w, &app)).map_err(ApiError::internal)?;
+    out["secret"] = Value::String(secret.expose().to_string());
+    out["examples"] = json!(examples_for(&app, &w, true));
+    Ok(Json(out))
+}
+
+/// Make a new secret current (see [`rotate_secret`]); returns the webhook and the new secret.
+pub(crate) async fn rotate(
+    caller: &Caller,
+    app: &AppState,
+    id: &str,
+    req: RotateSecret,
+) -> Result<(Webhook, Secret), ApiError> {
+    let mut w = load(app, caller, id).await?;
     let secret = match req.secret.as_deref() {
         Some(s) => check_secret(s)?,
         None => Secret::new(new_token("whsec_")),
@@ -440,10 +476,7 @@ pub async fn rotate_secret(
         return Err(ApiError::not_found("webhook"));
     }
     app.webhooks.invalidate(&w.token);
-    let mut out = serde_json::to_value(WebhookOut::new(&w, &app)).map_err(ApiError::internal)?;
-    out["secret"] = Value::String(secret.expose().to_string());
-    out["examples"] = json!(examples_for(&app, &w, true));
-    Ok(Json(out))
+    Ok((w, secret))
 }
 
 #[derive(Debug, Deserialize)]
@@ -504,4 +537,46 @@ pub async fn examples(
 ) -> Result<Json<crate::examples::Examples>, ApiError> {
     let w = load(&app, &caller, &id).await?;
     Ok(Json(examples_for(&app, &w, false)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestWebhook {
+    /// The payload as JSON; the platform's sample payload when neither this nor `body` is given.
+    payload: Option<Value>,
+    /// The payload as text, used byte for byte (to test exactly what a sender would send).
+    body: Option<String>,
+    /// Really create (or update) an incident instead of a dry run.
+    #[serde(default)]
+    create_incident: bool,
+}
+
+/// `POST /api/v1/webhooks/{id}/test`: run a payload through this webhook's pipeline and report
+/// the extracted fields, the normalized severity, the dedup key and what triage would decide, or
+/// the exact error a sender would get. A dry run unless `create_incident` is set. See
+/// [`crate::dry_run`].
+pub async fn test(
+    caller: Caller,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<crate::dry_run::TestReport>, ApiError> {
+    let req: TestWebhook = if body.iter().all(u8::is_ascii_whitespace) {
+        TestWebhook::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
+    };
+    let w = load(&app, &caller, &id).await?;
+    let payload = match (req.body, req.payload) {
+        (Some(text), _) => text.into_bytes(),
+        (None, Some(v)) => serde_json::to_vec(&v).map_err(ApiError::internal)?,
+        (None, None) => platforms::get(&w.platform)
+            .map_or("{}", |p| p.sample)
+            .as_bytes()
+            .to_vec(),
+    };
+    let compiled = crate::webhooks::CompiledWebhook::compile(w).map_err(ApiError::internal)?;
+    let report = crate::dry_run::run(&app, &compiled, &payload, req.create_incident).await?;
+    Ok(Json(report))
 }

@@ -157,6 +157,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/api/v1/webhooks") => json!({"name": "made by matrix", "rate_limit_per_hour": 0}),
         ("PATCH", "/api/v1/webhooks/{id}") => json!({"description": "changed by matrix"}),
         ("POST", "/api/v1/webhooks/{id}/rotate-secret") => json!({}),
+        ("POST", "/api/v1/webhooks/{id}/test") => json!({}),
         ("POST", "/api/v1/workspaces") => json!({"name": "made by matrix"}),
         ("POST", "/api/v1/workspaces/{id}/api-keys") => json!({"name": "k", "role": "viewer"}),
         ("PUT", "/api/v1/correlation") => json!({"enable_correlation": false}),

@@ -4,6 +4,7 @@
 mod access;
 mod alertmanager_e2e;
 mod api;
+mod browser;
 mod clients;
 mod concurrency;
 mod correlation;
@@ -14,3 +15,6 @@ mod outbox;
 mod platforms_http;
 mod sns_http;
 mod support;
+mod ui;
+mod ui_browser;
+mod ui_xss;

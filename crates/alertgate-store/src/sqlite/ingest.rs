@@ -39,6 +39,20 @@ pub(crate) fn ingest(
     Ok(results)
 }
 
+/// Triage one item as [`ingest`] would, then roll everything back (see
+/// [`crate::Store::preview_ingest`]).
+pub(crate) fn preview(
+    conn: &mut Connection,
+    item: IngestItem,
+    now: Timestamp,
+) -> Result<IngestResult> {
+    let tx = conn.transaction()?;
+    let mut outbox = Outbox::default();
+    let result = ingest_one(&tx, &mut outbox, item, now);
+    tx.rollback()?;
+    result
+}
+
 fn ingest_one(
     tx: &Transaction<'_>,
     ob: &mut Outbox,

@@ -371,6 +371,12 @@ impl Store for SqliteStore {
         self.write(move |c| ingest::ingest(c, items, now)).await
     }
 
+    async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
+        // On the writer's connection: serialized with intake, so the preview sees exactly what
+        // the next real delivery would see.
+        self.write(move |c| ingest::preview(c, item, now)).await
+    }
+
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<Page<Incident>> {
         let query = query.clone();
         self.read(move |c| read::list_incidents(c, &query)).await
