@@ -82,7 +82,12 @@ pub async fn trigger(
     }
     let webhook = match app.webhooks.by_token(&token).await {
         Ok(Some(w)) => w,
-        Ok(None) => return ApiError::from(&IntakeError::UnknownWebhook).into_response(),
+        Ok(None) => {
+            let api = ApiError::from(&IntakeError::UnknownWebhook);
+            app.metrics
+                .delivery("unknown", api.code, api.status.as_u16(), started.elapsed());
+            return api.into_response();
+        }
         Err(e) => return ApiError::from(e).into_response(),
     };
     let mut record = Record {
@@ -323,6 +328,15 @@ impl Record<'_> {
     /// answered) and answer with the error.
     async fn refuse(mut self, error: IntakeError) -> Response {
         let api = ApiError::from(&error);
+        let platform = self.webhook.platform.id;
+        match &error {
+            IntakeError::Auth(_) | IntakeError::TooManyAuthFailures { .. } => {
+                self.app.metrics.auth_failed(platform)
+            }
+            IntakeError::RateLimited { .. } => self.app.metrics.rate_limited(platform),
+            _ => {}
+        }
+        let (metrics, started) = (self.app.metrics.clone(), self.started);
         tracing::info!(
             webhook = %self.webhook.webhook.id,
             platform = self.webhook.platform.id,
@@ -338,6 +352,7 @@ impl Record<'_> {
         if let Err(e) = writer.submit(self.item(Vec::new(), None).await).await {
             tracing::warn!(error = %e, "could not record a refused delivery");
         }
+        metrics.delivery(platform, api.code, api.status.as_u16(), started.elapsed());
         api.into_response()
     }
 
@@ -346,7 +361,8 @@ impl Record<'_> {
             self.delivery.extracted = Some(json!({ "ignored": reason }));
         }
         let writer = self.app.writer.clone();
-        match writer
+        let (app, platform, started) = (self.app, self.webhook.platform.id, self.started);
+        let response = match writer
             .submit(self.item(Vec::new(), Some(reason.clone())).await)
             .await
         {
@@ -366,14 +382,30 @@ impl Record<'_> {
             )
                 .into_response(),
             Err(e) => write_error(e),
-        }
+        };
+        let outcome = if response.status().is_success() {
+            "ignored"
+        } else {
+            "unavailable"
+        };
+        app.metrics.delivery(
+            platform,
+            outcome,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
     }
 
     async fn accept(self, alerts: Vec<NormalizedAlert>) -> Response {
         let warnings = self.delivery.warnings.clone();
         let writer = self.app.writer.clone();
-        match writer.submit(self.item(alerts, None).await).await {
+        let (app, platform, started) = (self.app, self.webhook.platform.id, self.started);
+        let response = match writer.submit(self.item(alerts, None).await).await {
             Ok(result) => {
+                for o in &result.outcomes {
+                    app.metrics.alert(platform, &o.decision, &o.status);
+                }
                 let status = StatusCode::from_u16(result.status_code).unwrap_or(StatusCode::OK);
                 let first = result.outcomes.first().cloned();
                 let several = result.outcomes.len() > 1;
@@ -395,7 +427,19 @@ impl Record<'_> {
                 (status, Json(body)).into_response()
             }
             Err(e) => write_error(e),
-        }
+        };
+        let outcome = if response.status().is_success() {
+            "accepted"
+        } else {
+            "unavailable"
+        };
+        app.metrics.delivery(
+            platform,
+            outcome,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
     }
 }
 

@@ -10,6 +10,7 @@ pub mod dry_run;
 pub mod error;
 pub mod examples;
 pub mod intake;
+pub mod metrics;
 pub mod outbound;
 pub mod outbox;
 pub mod ratelimit;
@@ -190,11 +191,13 @@ pub async fn start(
     let config = Arc::new(config.with_bound_addr(addr));
     let shutdown = CancellationToken::new();
     let outbox = outbox::OutboxHandle::default();
-    let (writer, writer_task) = writer::Writer::spawn(
+    let metrics = metrics::Metrics::new();
+    let (writer, writer_task) = writer::Writer::spawn_with_metrics(
         store.clone(),
         clock.clone(),
         &config.writer,
         outbox.wake.clone(),
+        metrics.clone(),
     );
     let outbox_task = outbox::spawn(
         store.clone(),
@@ -205,6 +208,7 @@ pub async fn start(
     );
     let mut state = AppState::new(config.clone(), store, runtime, writer);
     state.outbox = outbox;
+    state.metrics = metrics;
     let app = api::router(state.clone());
     let token = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -24,6 +24,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
     /// Wakes the outbox worker and holds its counters.
     pub outbox: crate::outbox::OutboxHandle,
+    /// This server's Prometheus recorder.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             webhooks,
             sns: Arc::new(crate::sns::SnsVerifier::new(runtime.sns)),
             outbox: crate::outbox::OutboxHandle::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }

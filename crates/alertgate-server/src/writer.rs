@@ -12,6 +12,7 @@ use alertgate_store::{IngestItem, IngestResult, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::config::WriterConfig;
+use crate::metrics::Metrics;
 
 struct Job {
     item: IngestItem,
@@ -40,9 +41,20 @@ impl Writer {
         config: &WriterConfig,
         committed: Arc<Notify>,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
+        Self::spawn_with_metrics(store, clock, config, committed, Metrics::new())
+    }
+
+    /// [`Writer::spawn`], recording batch sizes into `metrics`.
+    pub fn spawn_with_metrics(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: &WriterConfig,
+        committed: Arc<Notify>,
+        metrics: Metrics,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let max_batch = config.max_batch.max(1);
-        let task = tokio::spawn(run(store, clock, rx, max_batch, committed));
+        let task = tokio::spawn(run(store, clock, rx, max_batch, committed, metrics));
         (Writer { tx }, task)
     }
 
@@ -73,6 +85,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     committed: Arc<Notify>,
+    metrics: Metrics,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
@@ -83,12 +96,14 @@ async fn run(
         let n = items.len();
         match store.ingest(items, clock.now()).await {
             Ok(results) => {
+                metrics.writer_batch(n, true);
                 committed.notify_one();
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
             }
             Err(e) => {
+                metrics.writer_batch(n, false);
                 tracing::error!(error = %e, batch = n, "ingest transaction failed");
                 let msg = e.to_string();
                 for reply in replies {

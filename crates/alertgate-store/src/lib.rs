@@ -42,10 +42,24 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A connection pool's use right now, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open (idle or in use).
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> Result<()>;
+
+    /// The read pool's use now, where the backend has one to report.
+    fn pool_state(&self) -> Option<PoolState> {
+        None
+    }
 
     // -- settings (server-wide key/value) --
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;

@@ -1,4 +1,8 @@
-//! The `alertgate` command: `serve` runs the gateway, `migrate` prepares the database.
+//! The `alertgate` command: `serve` runs the gateway, `migrate` prepares the database,
+//! `check-config` validates a configuration file, and the admin commands (`webhook`, `send-test`,
+//! `incidents`) speak to a running server (see [`cli`]).
+
+mod cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +31,34 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ServeArgs),
+    /// Check a server configuration file (TOML) without starting anything.
+    CheckConfig {
+        /// The file, as given to `serve --config`.
+        file: PathBuf,
+    },
+    /// Manage webhooks on a running server.
+    Webhook {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(subcommand)]
+        command: cli::WebhookCommand,
+    },
+    /// Send a webhook's sample payload (or a file) to its intake URL, authenticated as the
+    /// platform would, and print the outcome.
+    SendTest {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(flatten)]
+        args: cli::send_test::SendTestArgs,
+    },
+    /// List, show, acknowledge and resolve incidents on a running server.
+    #[command(alias = "incident")]
+    Incidents {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(subcommand)]
+        command: cli::IncidentCommand,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -166,10 +198,75 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
+/// Validate a configuration file the way `serve --config FILE` would read it.
+fn check_config(file: PathBuf) -> anyhow::Result<()> {
+    let args = ServeArgs {
+        config: Some(file.clone()),
+        listen: None,
+        data_dir: None,
+        database_url: None,
+        public_url: None,
+        admin_token: None,
+        secret_key: None,
+        log_format: None,
+        writer_queue: None,
+        writer_max_batch: None,
+        allow_insecure_destinations: false,
+    };
+    let (config, _) = args.resolve()?;
+    config
+        .outbox
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: outbox: {e}", file.display()))?;
+    if let Some(url) = config.database_url.as_deref() {
+        if !url.is_empty() && !url.starts_with("sqlite://") {
+            anyhow::bail!("{}: database_url must be sqlite://PATH", file.display());
+        }
+    }
+    if let Some(key) = &config.secret_key {
+        alertgate_store::crypto::SecretCipher::from_base64(key.expose())
+            .map_err(|e| anyhow::anyhow!("{}: secret_key: {e}", file.display()))?;
+    }
+    if config.writer.queue_capacity == 0 || config.writer.max_batch == 0 {
+        anyhow::bail!(
+            "{}: writer queue_capacity and max_batch must be at least 1",
+            file.display()
+        );
+    }
+    println!(
+        "{}: OK (listen {}, public URL {})",
+        file.display(),
+        config.listen,
+        config.base_url()
+    );
+    Ok(())
+}
+
+/// Admin commands end with their own exit codes (see [`cli`]).
+fn finish(result: Result<(), cli::CliError>) -> anyhow::Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            std::process::exit(e.code);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::CheckConfig { file } => {
+            if let Err(e) = check_config(file) {
+                eprintln!("error: {e:#}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Webhook { conn, command } => finish(cli::webhook(&conn, command).await),
+        Command::SendTest { conn, args } => finish(cli::send_test::run(&conn, args).await),
+        Command::Incidents { conn, command } => finish(cli::incidents(&conn, command).await),
         Command::Serve(args) => {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);

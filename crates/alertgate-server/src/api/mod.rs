@@ -103,6 +103,7 @@ pub fn routes() -> Routes {
         )
         .add(Method::GET, "/healthz", Public, health::healthz)
         .add(Method::GET, "/readyz", Public, health::readyz)
+        .add(Method::GET, "/metrics", Public, crate::metrics::scrape)
         .add(Method::POST, "/api/v1/sessions", Public, sessions::create)
         .add(
             Method::GET,

@@ -11,6 +11,7 @@ mod correlation;
 mod helpers;
 mod intake;
 mod lifecycle;
+mod metrics;
 mod outbox;
 mod platforms_http;
 mod sns_http;

@@ -161,6 +161,15 @@ fn webhook_from_json(cipher: &SecretCipher, s: &str) -> Result<Webhook> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn pool_state(&self) -> Option<crate::PoolState> {
+        let s = self.pool.state();
+        Some(crate::PoolState {
+            connections: s.connections,
+            idle: s.idle_connections,
+            max: self.pool.max_size(),
+        })
+    }
+
     async fn ping(&self) -> Result<()> {
         self.read(|c| {
             c.query_row("SELECT 1", [], |_| Ok(()))?;
