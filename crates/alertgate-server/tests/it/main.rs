@@ -10,6 +10,7 @@ mod correlation;
 mod helpers;
 mod intake;
 mod lifecycle;
+mod malformed;
 mod outbox;
 mod platforms_http;
 mod sns_http;
