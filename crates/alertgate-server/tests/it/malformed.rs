@@ -27,6 +27,9 @@ enum Target {
     Unknown,
 }
 
+/// Builds a raw request from the intake path and the secret.
+type BuildRaw = Box<dyn Fn(&str, &str) -> Vec<u8> + Send>;
+
 enum Req {
     /// Through reqwest, to the target's intake URL (or `path` when set).
     Http {
@@ -37,7 +40,7 @@ enum Req {
         bearer: bool,
     },
     /// Raw bytes on a fresh connection, built from the target's intake path and secret.
-    Raw(Box<dyn Fn(&str, &str) -> Vec<u8> + Send>),
+    Raw(BuildRaw),
     /// Headers and part of the body, then nothing: the server must answer on its own.
     Stall { declared: usize, sent: Vec<u8> },
 }
@@ -730,8 +733,7 @@ async fn every_malformed_request_gets_its_documented_status_a_log_row_and_the_se
         }
         match case.code {
             Some(code) => {
-                if got.1["error"] != code
-                    || !got.1["message"].as_str().is_some_and(|m| !m.is_empty())
+                if got.1["error"] != code || got.1["message"].as_str().is_none_or(|m| m.is_empty())
                 {
                     wrong.push(format!("body {} instead of error {code}", got.1));
                 }
