@@ -174,7 +174,7 @@ async fn every_acknowledged_alert_survives_sigkill_and_nothing_is_stored_twice()
     }
 
     // Verify against the database, through the API of the last start.
-    let t = tally.lock().unwrap();
+    let t = std::mem::take(&mut *tally.lock().unwrap());
     let by_incident: BTreeMap<&str, Vec<&Ack>> = t.acks.iter().fold(BTreeMap::new(), |mut m, a| {
         m.entry(a.incident_id.as_str()).or_default().push(a);
         m
@@ -285,7 +285,6 @@ async fn every_acknowledged_alert_survives_sigkill_and_nothing_is_stored_twice()
         slowest <= Duration::from_secs(2),
         "a restart took {slowest:?}"
     );
-    drop(t);
     let _ = server.child.kill();
     let _ = server.child.wait();
 }
