@@ -12,6 +12,7 @@ mod intake;
 mod lifecycle;
 mod malformed;
 mod outbox;
+mod overload;
 mod platforms_http;
 mod sns_http;
 mod support;
