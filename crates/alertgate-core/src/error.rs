@@ -29,6 +29,10 @@ pub enum IntakeError {
     Upstream(String),
     #[error("the alert could not be stored; retry after {retry_after_secs} s")]
     Unavailable { retry_after_secs: u64 },
+    #[error("intake URLs accept POST only")]
+    MethodNotAllowed,
+    #[error("the request body was not received within {timeout_ms} ms; send it at once")]
+    RequestTimeout { timeout_ms: u64 },
 }
 
 impl IntakeError {
@@ -44,6 +48,8 @@ impl IntakeError {
             IntakeError::RateLimited { .. } | IntakeError::TooManyAuthFailures { .. } => 429,
             IntakeError::Upstream(_) => 502,
             IntakeError::Overloaded { .. } | IntakeError::Unavailable { .. } => 503,
+            IntakeError::RequestTimeout { .. } => 408,
+            IntakeError::MethodNotAllowed => 405,
         }
     }
 
@@ -72,6 +78,8 @@ impl IntakeError {
             IntakeError::Upstream(_) => "upstream_unavailable",
             IntakeError::Overloaded { .. } => "overloaded",
             IntakeError::Unavailable { .. } => "store_unavailable",
+            IntakeError::RequestTimeout { .. } => "request_timeout",
+            IntakeError::MethodNotAllowed => "method_not_allowed",
         }
     }
 

@@ -33,6 +33,12 @@ pub struct Config {
     /// local use and tests only: it turns the SSRF guard off.
     pub allow_insecure_destinations: bool,
     pub outbox: OutboxConfig,
+    /// Time allowed to receive an intake request's body once its headers arrived; a client that
+    /// stalls longer is answered 408 and its connection freed.
+    pub request_timeout_ms: u64,
+    /// Requests handled at once (all routes); beyond it requests are shed with 503 and
+    /// Retry-After instead of queueing without bound.
+    pub max_concurrent_requests: usize,
 }
 
 /// How the outbox worker delivers incident events.
@@ -108,6 +114,8 @@ impl Default for Config {
             webhook_cache_ttl_ms: 2_000,
             allow_insecure_destinations: false,
             outbox: OutboxConfig::default(),
+            request_timeout_ms: 10_000,
+            max_concurrent_requests: 1_024,
         }
     }
 }
@@ -143,6 +151,8 @@ pub struct FileConfig {
     pub webhook_cache_ttl_ms: Option<u64>,
     pub allow_insecure_destinations: Option<bool>,
     pub outbox: Option<OutboxConfig>,
+    pub request_timeout_ms: Option<u64>,
+    pub max_concurrent_requests: Option<usize>,
 }
 
 impl FileConfig {

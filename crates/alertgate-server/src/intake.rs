@@ -37,7 +37,9 @@ struct HttpHeaders<'a>(&'a HeaderMap);
 
 impl Headers for HttpHeaders<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        // A value that is not visible ASCII is present, not missing: it is passed on as a
+        // replacement character, which no secret or signature can match.
+        self.0.get(name).map(|v| v.to_str().unwrap_or("\u{FFFD}"))
     }
 }
 
@@ -107,10 +109,25 @@ pub async fn trigger(
             latency_us: 0,
         },
     };
+    // Other methods reach this handler too, so that a mistaken sender is in the delivery log.
+    if method != Method::POST {
+        return record.refuse(IntakeError::MethodNotAllowed).await;
+    }
     let limit = app.config.limits.max_body_bytes;
-    let bytes = match read_body(body, &headers, limit).await {
-        Ok(b) => b,
-        Err(e) => return record.refuse(e).await,
+    let timeout_ms = app.config.request_timeout_ms;
+    // A client that stalls mid-body must not hold the connection (and its memory) forever.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_millis(timeout_ms),
+        read_body(body, &headers, limit),
+    );
+    let bytes = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return record.refuse(e).await,
+        Err(_elapsed) => {
+            return record
+                .refuse(IntakeError::RequestTimeout { timeout_ms })
+                .await
+        }
     };
     record.delivery.body = String::from_utf8_lossy(&bytes).into_owned();
     if !webhook.webhook.enabled {

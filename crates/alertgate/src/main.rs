@@ -103,6 +103,14 @@ struct ServeArgs {
     /// Requests committed together in one transaction at most [default: 1024].
     #[arg(long, env = "ALERTGATE_WRITER_MAX_BATCH")]
     writer_max_batch: Option<usize>,
+    /// Milliseconds allowed to receive an intake request's body; a stalled client gets 408
+    /// [default: 10000].
+    #[arg(long, env = "ALERTGATE_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Requests handled at once across all routes; beyond it requests get 503 with Retry-After
+    /// [default: 1024].
+    #[arg(long, env = "ALERTGATE_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
     /// Let investigation and notification destinations use plain http:// and private, loopback
     /// or link-local addresses. For local use and tests only: this turns off the SSRF guard.
     #[arg(
@@ -159,6 +167,16 @@ impl ServeArgs {
             allow_insecure_destinations: self.allow_insecure_destinations
                 || file.allow_insecure_destinations.unwrap_or(false),
             outbox: file.outbox.unwrap_or_default(),
+            request_timeout_ms: self
+                .request_timeout_ms
+                .or(file.request_timeout_ms)
+                .unwrap_or(defaults.request_timeout_ms)
+                .max(1),
+            max_concurrent_requests: self
+                .max_concurrent_requests
+                .or(file.max_concurrent_requests)
+                .unwrap_or(defaults.max_concurrent_requests)
+                .max(1),
         };
         Ok((config, log_format))
     }
@@ -212,6 +230,8 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         writer_queue: None,
         writer_max_batch: None,
         allow_insecure_destinations: false,
+        request_timeout_ms: None,
+        max_concurrent_requests: None,
     };
     let (config, _) = args.resolve()?;
     config

@@ -279,15 +279,34 @@ pub fn route_specs() -> Vec<RouteSpec> {
 }
 
 pub fn router(state: AppState) -> Router {
+    let max_in_flight = state.config.max_concurrent_requests.max(1);
     let mut router = Router::new();
     for mount in routes().mounts {
         router = mount(router, &state);
     }
+    // A known intake URL called with the wrong method is answered 405 by the intake handler,
+    // which records it in that webhook's delivery log (the fallback could not say whose it is).
+    let wrong_methods = MethodFilter::GET
+        .or(MethodFilter::PUT)
+        .or(MethodFilter::PATCH)
+        .or(MethodFilter::DELETE);
+    router = router.route(
+        "/webhook/{token}/trigger",
+        on(wrong_methods, crate::intake::trigger),
+    );
     router
         // The web UI: its own router (HTML, redirects to sign-in), not part of the API's table.
         .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            // A global bound on requests in flight: beyond it a request is shed at once with a
+            // 503, so overload never becomes an unbounded pile of waiting tasks.
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(shed))
+                .load_shed()
+                .concurrency_limit(max_in_flight),
+        )
         .layer(
             // Spans name the route template, never the raw path: intake URLs carry tokens.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -299,6 +318,17 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+async fn shed(_: tower::BoxError) -> ApiError {
+    ApiError {
+        retry_after_secs: Some(1),
+        ..ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "alertgate is handling as many requests as it is configured for; retry shortly",
+        )
+    }
 }
 
 async fn not_found() -> ApiError {

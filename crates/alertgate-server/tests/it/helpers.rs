@@ -193,3 +193,20 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
         got.1
     );
 }
+
+/// The real server with a config adjusted by `adjust` (timeouts, queue sizes, limits).
+pub async fn spawn_configured(runtime: Runtime, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    adjust(&mut config);
+    let store = alertgate_server::open_store(&config).unwrap();
+    let server = alertgate_server::start(config, store, runtime)
+        .await
+        .unwrap();
+    TestApp {
+        base: format!("http://{}", server.addr),
+        client: reqwest::Client::new(),
+        server: Some(server),
+        dir,
+    }
+}
