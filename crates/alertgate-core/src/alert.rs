@@ -78,7 +78,7 @@ impl NormalizedAlert {
 }
 
 /// Why an alert landed where it did. Stored with the alert and returned by the intake API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decision {
     /// No open alert had this identity: a new incident was opened.
@@ -122,7 +122,7 @@ impl Decision {
 }
 
 /// The result of triaging one alert, as the writer reports it back to the request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertOutcome {
     pub incident_id: Option<IncidentId>,
     pub alert_id: Option<AlertId>,

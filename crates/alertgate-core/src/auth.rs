@@ -51,7 +51,7 @@ impl Headers for &[(&str, &str)] {
 }
 
 /// How the signature bytes are written in the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignatureEncoding {
     #[default]
@@ -60,7 +60,7 @@ pub enum SignatureEncoding {
 }
 
 /// How a webhook authenticates its requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthMethod {
     /// No authentication: the unguessable URL token is the only credential.

@@ -50,7 +50,7 @@ pub enum PayloadError {
 }
 
 /// One cut made to fit the limits, reported back to the sender and kept in the delivery log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     pub code: String,
     pub path: String,

@@ -46,7 +46,7 @@ impl Field {
 
 /// A webhook's field mapping as configured: one optional JSONPath string per field. An absent
 /// field is not extracted (title is the exception: it is required to find something).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldMapping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,7 +158,7 @@ pub enum MappingError {
 }
 
 /// The raw values a mapping found in one alert document, before normalization.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Extracted {
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]

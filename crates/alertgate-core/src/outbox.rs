@@ -13,13 +13,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::severity::Severity;
 
 /// Something that happened to an incident, as destinations subscribe to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
 pub enum EventType {
     /// A new incident was opened: the investigation trigger, and a notification.
+    #[schema(rename = "incident.created")]
     Created,
     /// Alerts were correlated into it, its severity was raised, or a source reopened it.
+    #[schema(rename = "incident.updated")]
     Updated,
+    #[schema(rename = "incident.acknowledged")]
     Acknowledged,
+    #[schema(rename = "incident.resolved")]
     Resolved,
 }
 
@@ -87,7 +91,7 @@ impl<'de> Deserialize<'de> for EventType {
 }
 
 /// A webhook's automation: what an incident it opens sets in motion. Off unless asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AutomationSettings {
     /// Hand new incidents to the workspace's investigation endpoint.
     #[serde(default)]
@@ -132,7 +136,7 @@ impl AutomationSettings {
 }
 
 /// What a workspace destination is for, and so what it receives and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DestinationKind {
     /// The one endpoint that receives investigation requests (`incident.created`, signed).
@@ -172,7 +176,7 @@ impl DestinationKind {
 }
 
 /// Why a delivery is owed: the investigation trigger or a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     Investigation,

@@ -12,7 +12,7 @@ use crate::severity::SeverityPolicy;
 use crate::time::Timestamp;
 
 /// How long a repeat of an open alert is folded into it: 1 to 168 hours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct DedupWindow(u16);
 
@@ -55,7 +55,7 @@ impl<'de> Deserialize<'de> for DedupWindow {
 }
 
 /// Requests per hour a webhook accepts: 0 (unlimited) to 10,000; default 100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct RateLimit(u32);
 

@@ -33,7 +33,7 @@ pub struct NewDelivery {
     pub latency_us: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeliveryError {
     pub status_code: u16,
     pub code: String,
@@ -74,13 +74,13 @@ pub struct IngestResult {
 }
 
 /// A page of a list, newest first, with the cursor for the next page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: IncidentId,
     pub workspace_id: WorkspaceId,
@@ -104,7 +104,7 @@ pub struct Incident {
     pub resolved_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: AlertId,
     pub incident_id: IncidentId,
@@ -127,7 +127,7 @@ pub struct Alert {
     pub payload: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IncidentDetail {
     #[serde(flatten)]
     pub incident: Incident,
@@ -136,7 +136,7 @@ pub struct IncidentDetail {
     pub timeline: Vec<IncidentEvent>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IncidentEvent {
     pub at: Timestamp,
     /// `acknowledged`, `resolved`, `reopened`, `alert_correlated`, `severity_raised`.
@@ -153,13 +153,15 @@ pub enum IncidentAction {
     Resolve,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: DeliveryId,
     pub webhook_id: WebhookId,
     pub received_at: Timestamp,
     pub source_addr: Option<String>,
     pub method: String,
+    /// `[name, value]` pairs, credentials redacted.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub status_code: u16,
@@ -204,7 +206,17 @@ pub(crate) fn clamp_limit(limit: u32) -> u32 {
 /// What an API key (or a session made with one) may do. Ordered: each role can do what the ones
 /// before it can.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -232,14 +244,14 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Workspace {
     pub id: WorkspaceId,
     pub name: String,
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: String,
     pub workspace_id: WorkspaceId,

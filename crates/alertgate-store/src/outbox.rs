@@ -38,7 +38,7 @@ pub struct Destination {
 }
 
 /// Where a message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Waiting for its next attempt (`next_attempt_at`).
@@ -72,7 +72,7 @@ impl MessageStatus {
 }
 
 /// One attempt to deliver a message, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// 1 for the first.
     pub attempt: u32,
@@ -84,7 +84,7 @@ pub struct Attempt {
 }
 
 /// A message as the API shows it: what is owed to whom, and how it went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutboxMessage {
     /// The `webhook-id` the destination received.
     pub id: MessageId,
@@ -156,7 +156,7 @@ pub enum AttemptOutcome {
 }
 
 /// Counters for readiness and, later, metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutboxStats {
     /// Waiting for an attempt (due or not).
     pub pending: i64,

@@ -18,7 +18,7 @@ pub const DEFAULT_MIN_MATCH_WEIGHT: f64 = 0.5;
 ///
 /// Unknown keys are ignored at this level (these three keys usually sit inside a larger webhook
 /// or workspace document); inside `correlation_rules` unknown keys are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CorrelationSettings {
     /// Off by default: correlation is opt-in.
     #[serde(default)]
@@ -66,7 +66,7 @@ fn yes() -> bool {
 }
 
 /// The rules of one scope, and the score a candidate needs to be joined.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSet {
     /// With `false` (or no rules) a webhook correlates by time window only.
@@ -91,7 +91,7 @@ impl Default for RuleSet {
 
 /// One named rule: when its conditions hold for (new alert, candidate), the candidate earns
 /// `weight`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Shown in explanations; unique within its rule set, 1 to 100 characters.
@@ -107,7 +107,7 @@ pub struct Rule {
 
 /// An item of a rule's conditions: either a condition (it has `field`) or a group (it has
 /// `items`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Node {
     Group(Group),
@@ -115,15 +115,16 @@ pub enum Node {
 }
 
 /// `and` / `or` over items, which may themselves be groups.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     /// `and` or `or`.
     pub operator: String,
+    #[schema(no_recursion)]
     pub items: Vec<Node>,
 }
 
 /// One test on one field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Condition {
     /// A normalized field name or a payload path.
     pub field: String,

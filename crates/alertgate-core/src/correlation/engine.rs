@@ -45,7 +45,7 @@ pub struct Candidate {
 }
 
 /// Whose rules made the match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     Webhook,
@@ -53,7 +53,7 @@ pub enum Scope {
 }
 
 /// How the match was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
     /// One or more rules matched; `rules` names them and `score` is their capped sum.
@@ -64,7 +64,7 @@ pub enum MatchedBy {
 }
 
 /// Why the new alert joins an incident: stored with the alert so the decision is explainable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CorrelationMatch {
     pub incident_id: IncidentId,
     pub scope: Scope,
