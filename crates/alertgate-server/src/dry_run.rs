@@ -27,7 +27,7 @@ use crate::state::AppState;
 use crate::webhooks::CompiledWebhook;
 
 /// The report of one test.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestReport {
     /// False when the test really created (or updated) an incident.
     pub dry_run: bool,
@@ -46,7 +46,7 @@ pub struct TestReport {
 }
 
 /// One alert of the payload, as mapped and triaged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestAlert {
     pub fields: Extracted,
     pub severity: Severity,

@@ -9,9 +9,14 @@ use serde::Serialize;
 use alertgate_core::IntakeError;
 use alertgate_store::StoreError;
 
-#[derive(Debug, Clone, Serialize)]
+/// Every error reply's body.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// A stable, machine-readable code, e.g. `not_found`, `validation_failed`, `forbidden`.
+    #[schema(example = "not_found")]
     pub error: String,
+    /// What went wrong and what to do about it, for people.
+    #[schema(example = "webhook not found")]
     pub message: String,
 }
 

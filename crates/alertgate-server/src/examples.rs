@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use alertgate_core::auth::{AuthMethod, SignatureEncoding};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Examples {
     pub curl: String,
     pub python: String,

@@ -25,7 +25,7 @@ use alertgate_core::platforms::{AlertDoc, Decoded};
 use alertgate_core::{AlertStatus, IntakeError};
 use alertgate_store::{DeliveryError, IngestItem, NewDelivery, WebhookContext};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::redact::headers_for_log;
 use crate::sns::SnsAuthError;
 use crate::state::AppState;
@@ -44,8 +44,8 @@ impl Headers for HttpHeaders<'_> {
 }
 
 /// The reply to an accepted request.
-#[derive(Debug, Serialize)]
-struct Accepted {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
     incident_id: Option<IncidentId>,
     alert_id: Option<alertgate_core::AlertId>,
     status: String,
@@ -69,6 +69,28 @@ fn plausible_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Receive an alert from a monitoring platform. The URL's token names the webhook; the request
+/// is authenticated the webhook's way (bearer secret, HMAC signature, API-key header, basic
+/// auth, AWS SNS signature or none), not with an alertgate API key. The body is the platform's
+/// own payload, decoded per the webhook's platform and field mapping. A 2xx is sent only once the
+/// alert is stored; every request to a known webhook is in its delivery log.
+#[utoipa::path(post, path = "/webhook/{token}/trigger", tag = "intake",
+    params(("token" = String, Path, description = "The webhook's intake token (from its `intake_url`)")),
+    request_body(content = Value, description = "The platform's payload, usually JSON", content_type = "application/json"),
+    responses(
+        (status = 201, description = "An incident was opened", body = Accepted),
+        (status = 200, description = "Accepted: deduplicated, correlated, status changed or ignored", body = Accepted),
+        (status = 400, description = "The body is not valid JSON or breaks a limit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials for this webhook", body = ErrorBody),
+        (status = 403, description = "The webhook is disabled", body = ErrorBody),
+        (status = 404, description = "No webhook has this token", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is larger than the intake limit", body = ErrorBody),
+        (status = 422, description = "The payload could not be decoded or mapped (e.g. no title)", body = ErrorBody),
+        (status = 429, description = "Rate limit or too many failed authentications; see Retry-After", body = ErrorBody),
+        (status = 502, description = "A platform resource could not be fetched (e.g. the SNS signing certificate)", body = ErrorBody),
+        (status = 503, description = "Busy or the alert could not be stored; see Retry-After", body = ErrorBody),
+    ))]
 pub async fn trigger(
     State(app): State<AppState>,
     Path(token): Path<String>,

@@ -187,6 +187,9 @@ impl Metrics {
 }
 
 /// `GET /metrics`, in the Prometheus text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+))]
 pub async fn scrape(State(app): State<AppState>) -> impl IntoResponse {
     let body = app.metrics.render(&app).await;
     (

@@ -9,10 +9,13 @@ use alertgate_core::correlation::CorrelationSettings;
 use super::auth::Caller;
 use super::json::ApiJson;
 use super::webhooks::check_correlation;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::webhooks::workspace_correlation_key;
 
+/// The workspace's correlation settings (rules across all of its webhooks).
+#[utoipa::path(get, path = "/api/v1/correlation", tag = "correlation",
+    responses((status = 200, description = "The settings", body = CorrelationSettings)))]
 pub async fn get(
     caller: Caller,
     State(app): State<AppState>,
@@ -22,6 +25,14 @@ pub async fn get(
     ))
 }
 
+/// Replace the workspace's correlation settings; every problem in the rules is reported at once.
+#[utoipa::path(put, path = "/api/v1/correlation", tag = "correlation",
+    request_body = CorrelationSettings,
+    responses(
+        (status = 200, description = "The settings as saved", body = CorrelationSettings),
+        (status = 400, description = "Invalid request or rules", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    ))]
 pub async fn put(
     caller: Caller,
     State(app): State<AppState>,

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use alertgate_core::ids::{DestinationId, WorkspaceId};
 use alertgate_core::outbox::{DestinationKind, EventType};
@@ -23,11 +22,12 @@ use alertgate_store::Destination;
 
 use super::auth::Caller;
 use super::json::ApiJson;
-use crate::error::ApiError;
+use super::Items;
+use crate::error::{ApiError, ErrorBody};
 use crate::outbox::signing;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDestination {
     kind: DestinationKind,
@@ -40,7 +40,7 @@ pub struct CreateDestination {
     enabled: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDestination {
     name: Option<String>,
@@ -54,7 +54,7 @@ pub struct UpdateDestination {
     enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DestinationOut {
     id: DestinationId,
     workspace_id: WorkspaceId,
@@ -148,20 +148,41 @@ fn parse_id(id: &str) -> Result<DestinationId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("destination"))
 }
 
-/// The reply to a request that set a credential: shown this once.
-fn reveal(d: &Destination, secret: bool, url: bool) -> Result<Value, ApiError> {
-    let mut out = serde_json::to_value(DestinationOut::new(d)).map_err(ApiError::internal)?;
-    if secret {
-        if let Some(s) = &d.secret {
-            out["secret"] = Value::String(s.expose().to_string());
-        }
-    }
-    if url {
-        out["url"] = Value::String(d.url.clone());
-    }
-    Ok(out)
+/// The reply to a request that set a credential: the signing secret and a Slack URL are shown
+/// in full this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DestinationRevealed {
+    #[serde(flatten)]
+    destination: DestinationOut,
+    /// The signing secret, when this request set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
 }
 
+fn reveal(d: &Destination, secret: bool, url: bool) -> DestinationRevealed {
+    let mut destination = DestinationOut::new(d);
+    if url {
+        destination.url = d.url.clone();
+    }
+    DestinationRevealed {
+        destination,
+        secret: d
+            .secret
+            .as_ref()
+            .filter(|_| secret)
+            .map(|s| s.expose().to_string()),
+    }
+}
+
+/// Add the investigation endpoint or a notification channel; its signing secret is shown this once.
+#[utoipa::path(post, path = "/api/v1/destinations", tag = "destinations",
+    request_body = CreateDestination,
+    responses(
+        (status = 201, description = "Created", body = DestinationRevealed),
+        (status = 400, description = "Invalid request, URL or event types", body = ErrorBody),
+        (status = 409, description = "Conflicts with an existing destination (one investigation endpoint per workspace)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    ))]
 pub async fn create(
     caller: Caller,
     State(app): State<AppState>,
@@ -196,10 +217,16 @@ pub async fn create(
     };
     app.store.create_destination(&d).await?;
     tracing::info!(destination = %d.id, kind = d.kind.as_str(), "destination created");
-    Ok((StatusCode::CREATED, Json(reveal(&d, true, true)?)))
+    Ok((StatusCode::CREATED, Json(reveal(&d, true, true))))
 }
 
-pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The workspace's destinations.
+#[utoipa::path(get, path = "/api/v1/destinations", tag = "destinations",
+    responses((status = 200, description = "The destinations", body = Items<DestinationOut>)))]
+pub async fn list(
+    caller: Caller,
+    State(app): State<AppState>,
+) -> Result<Json<Items<DestinationOut>>, ApiError> {
     let items: Vec<DestinationOut> = app
         .store
         .list_destinations(caller.workspace)
@@ -207,7 +234,7 @@ pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Va
         .iter()
         .map(DestinationOut::new)
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<Destination, ApiError> {
@@ -217,6 +244,12 @@ async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<Destination, 
         .ok_or_else(|| ApiError::not_found("destination"))
 }
 
+#[utoipa::path(get, path = "/api/v1/destinations/{id}", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    responses(
+        (status = 200, description = "The destination (secrets as hints)", body = DestinationOut),
+        (status = 404, description = "No such destination in this workspace", body = ErrorBody),
+    ))]
 pub async fn get(
     caller: Caller,
     State(app): State<AppState>,
@@ -226,12 +259,22 @@ pub async fn get(
     Ok(Json(DestinationOut::new(&d)))
 }
 
+/// Change some of a destination's settings; a new secret (or Slack URL) is shown this once.
+#[utoipa::path(patch, path = "/api/v1/destinations/{id}", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    request_body = UpdateDestination,
+    responses(
+        (status = 200, description = "The destination as changed", body = DestinationRevealed),
+        (status = 400, description = "Invalid request or value", body = ErrorBody),
+        (status = 404, description = "No such destination in this workspace", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    ))]
 pub async fn update(
     caller: Caller,
     State(app): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateDestination>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DestinationRevealed>, ApiError> {
     let mut d = load(&app, &caller, &id).await?;
     if let Some(name) = req.name {
         d.name = WebhookName::parse(&name)
@@ -271,9 +314,15 @@ pub async fn update(
         &d,
         secret_changed,
         url_changed && d.kind == DestinationKind::Slack,
-    )?))
+    )))
 }
 
+#[utoipa::path(delete, path = "/api/v1/destinations/{id}", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such destination in this workspace", body = ErrorBody),
+    ))]
 pub async fn delete(
     caller: Caller,
     State(app): State<AppState>,

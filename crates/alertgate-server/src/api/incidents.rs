@@ -4,33 +4,45 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use alertgate_core::ids::{IncidentId, WebhookId};
 use alertgate_core::{IncidentStatus, Severity};
-use alertgate_store::{Incident, IncidentAction, IncidentDetail, IncidentQuery};
+use alertgate_store::{Incident, IncidentAction, IncidentDetail, IncidentQuery, Page};
 
 use super::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     status: Option<IncidentStatus>,
     severity: Option<Severity>,
+    /// Only incidents opened by this webhook (`whk_…`).
     webhook_id: Option<WebhookId>,
+    /// Only incidents that name this service.
     service: Option<String>,
+    /// A case-insensitive part of the title.
     q: Option<String>,
+    /// The `next_cursor` of the previous page: incidents older than this one (`inc_…`).
     before: Option<IncidentId>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
+/// The workspace's incidents, newest first, filtered.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of incidents", body = Page<Incident>),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
 pub async fn list(
     caller: Caller,
     State(app): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Incident>>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let page = app
         .store
@@ -45,9 +57,16 @@ pub async fn list(
             limit: p.limit.unwrap_or(50),
         })
         .await?;
-    Ok(Json(json!(page)))
+    Ok(Json(page))
 }
 
+/// An incident with its alerts and its timeline.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
+    params(("id" = String, Path, description = "An incident id (`inc_…`)")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentDetail),
+        (status = 404, description = "No such incident in this workspace", body = ErrorBody),
+    ))]
 pub async fn get(
     caller: Caller,
     State(app): State<AppState>,
@@ -80,6 +99,12 @@ async fn act(
 
 /// `POST /api/v1/incidents/{id}/acknowledge`: someone is on it. Idempotent; a resolved incident
 /// stays resolved.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/acknowledge", tag = "incidents",
+    params(("id" = String, Path, description = "An incident id (`inc_…`)")),
+    responses(
+        (status = 200, description = "The incident as it is now", body = Incident),
+        (status = 404, description = "No such incident in this workspace", body = ErrorBody),
+    ))]
 pub async fn acknowledge(
     caller: Caller,
     State(app): State<AppState>,
@@ -90,6 +115,12 @@ pub async fn acknowledge(
 
 /// `POST /api/v1/incidents/{id}/resolve`: resolve the incident and its open alerts; the next
 /// alert with the same identity opens a new incident.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents",
+    params(("id" = String, Path, description = "An incident id (`inc_…`)")),
+    responses(
+        (status = 200, description = "The incident as it is now", body = Incident),
+        (status = 404, description = "No such incident in this workspace", body = ErrorBody),
+    ))]
 pub async fn resolve(
     caller: Caller,
     State(app): State<AppState>,

@@ -11,6 +11,7 @@ mod health;
 mod incident_deliveries;
 pub(crate) mod incidents;
 mod json;
+pub mod openapi;
 mod platforms;
 pub(crate) mod sessions;
 pub(crate) mod webhooks;
@@ -28,6 +29,12 @@ use crate::state::AppState;
 
 pub use auth::{Access, Caller, Credential, Role, CSRF_HEADER, SESSION_COOKIE};
 pub use json::ApiJson;
+
+/// A list reply: `{"items": [...]}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
 
 /// One route as declared: what the authorization matrix is generated from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +111,7 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/healthz", Public, health::healthz)
         .add(Method::GET, "/readyz", Public, health::readyz)
         .add(Method::GET, "/metrics", Public, crate::metrics::scrape)
+        .add(Method::GET, "/api/v1/openapi.json", Public, openapi::serve)
         .add(Method::POST, "/api/v1/sessions", Public, sessions::create)
         .add(
             Method::GET,

@@ -10,9 +10,10 @@ use alertgate_core::mapping::FieldMapping;
 use alertgate_core::platforms::{self, Platform};
 
 use super::auth::Caller;
-use crate::error::ApiError;
+use super::Items;
+use crate::error::{ApiError, ErrorBody};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PlatformOut {
     id: &'static str,
     name: &'static str,
@@ -39,14 +40,23 @@ impl From<&Platform> for PlatformOut {
     }
 }
 
-pub async fn list(_caller: Caller) -> Json<Value> {
+/// Every platform alertgate understands, with its defaults and setup instructions.
+#[utoipa::path(get, path = "/api/v1/platforms", tag = "platforms",
+    responses((status = 200, description = "The platforms", body = Items<PlatformOut>)))]
+pub async fn list(_caller: Caller) -> Json<Items<PlatformOut>> {
     let items: Vec<PlatformOut> = platforms::ALL
         .iter()
         .map(|p| PlatformOut::from(*p))
         .collect();
-    Json(serde_json::json!({ "items": items }))
+    Json(Items { items })
 }
 
+#[utoipa::path(get, path = "/api/v1/platforms/{id}", tag = "platforms",
+    params(("id" = String, Path, description = "A platform id, e.g. `prometheus`")),
+    responses(
+        (status = 200, description = "The platform", body = PlatformOut),
+        (status = 404, description = "No such platform", body = ErrorBody),
+    ))]
 pub async fn get(_caller: Caller, Path(id): Path<String>) -> Result<Json<PlatformOut>, ApiError> {
     platforms::get(&id)
         .map(|p| Json(PlatformOut::from(p)))

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use alertgate_core::auth::{AuthMethod, Secret};
 use alertgate_core::correlation::{CorrelationSettings, RuleSet};
@@ -25,16 +25,20 @@ use alertgate_core::webhook::{
     validate_description, DedupWindow, RateLimit, Webhook, WebhookName, MAX_SECRETS,
 };
 use alertgate_core::{Severity, Timestamp};
-use alertgate_store::DeliveryQuery;
+use alertgate_store::{Delivery, DeliveryQuery, Page};
 
 use super::auth::Caller;
 use super::json::ApiJson;
-use crate::error::ApiError;
+use super::Items;
+use crate::error::{ApiError, ErrorBody};
+use crate::examples::Examples;
 use crate::state::{new_token, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateWebhook {
+    /// A platform id from `GET /api/v1/platforms`.
     #[serde(default = "generic")]
+    #[schema(default = "generic")]
     platform: String,
     name: String,
     #[serde(default)]
@@ -65,7 +69,7 @@ fn generic() -> String {
     "generic".into()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
     name: Option<String>,
@@ -86,7 +90,7 @@ pub struct UpdateWebhook {
     enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookOut {
     id: WebhookId,
     workspace_id: WorkspaceId,
@@ -110,6 +114,27 @@ pub struct WebhookOut {
     automation: AutomationSettings,
     created_at: Timestamp,
     updated_at: Timestamp,
+}
+
+/// The reply to create and rotate-secret: the one time the current secret is shown in full.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    webhook: WebhookOut,
+    /// The current secret; null when the webhook's authentication uses none.
+    secret: Option<String>,
+    /// Client examples filled in with the real secret.
+    examples: Examples,
+}
+
+impl WebhookWithSecret {
+    fn new(w: &Webhook, app: &AppState) -> Self {
+        Self {
+            webhook: WebhookOut::new(w, app),
+            secret: w.secrets.first().map(|s| s.expose().to_string()),
+            examples: examples_for(app, w, true),
+        }
+    }
 }
 
 impl WebhookOut {
@@ -208,20 +233,25 @@ fn check_auth(a: &AuthMethod) -> Result<(), ApiError> {
     a.validate().map_err(|e| invalid(format!("auth: {e}")))
 }
 
+/// Create a webhook: its intake URL, its secret (shown this once) and client examples.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Created", body = WebhookWithSecret),
+        (status = 400, description = "Invalid request, unknown field or platform, invalid mapping or rules", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = ErrorBody),
+    ))]
 pub async fn create(
     caller: Caller,
     State(app): State<AppState>,
     ApiJson(raw): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     let webhook = create_webhook(&caller, &app, raw).await?;
-    let mut out =
-        serde_json::to_value(WebhookOut::new(&webhook, &app)).map_err(ApiError::internal)?;
-    out["secret"] = webhook
-        .secrets
-        .first()
-        .map_or(Value::Null, |s| Value::String(s.expose().to_string()));
-    out["examples"] = json!(examples_for(&app, &webhook, true));
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookWithSecret::new(&webhook, &app)),
+    ))
 }
 
 /// Validate a create request (the API's JSON shape) and store the new webhook. The web UI's
@@ -304,7 +334,13 @@ pub(crate) async fn create_webhook(
     Ok(webhook)
 }
 
-pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The workspace's webhooks.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = 200, description = "The webhooks", body = Items<WebhookOut>)))]
+pub async fn list(
+    caller: Caller,
+    State(app): State<AppState>,
+) -> Result<Json<Items<WebhookOut>>, ApiError> {
     let items: Vec<WebhookOut> = app
         .store
         .list_webhooks(caller.workspace)
@@ -312,7 +348,7 @@ pub async fn list(caller: Caller, State(app): State<AppState>) -> Result<Json<Va
         .iter()
         .map(|w| WebhookOut::new(w, &app))
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 pub(crate) async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<Webhook, ApiError> {
@@ -322,6 +358,12 @@ pub(crate) async fn load(app: &AppState, caller: &Caller, id: &str) -> Result<We
         .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)")),
+    responses(
+        (status = 200, description = "The webhook (the secret only as a hint)", body = WebhookOut),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+    ))]
 pub async fn get(
     caller: Caller,
     State(app): State<AppState>,
@@ -331,6 +373,16 @@ pub async fn get(
     Ok(Json(WebhookOut::new(&w, &app)))
 }
 
+/// Change some of a webhook's settings; absent fields keep their value.
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)")),
+    request_body = UpdateWebhook,
+    responses(
+        (status = 200, description = "The webhook as changed", body = WebhookOut),
+        (status = 400, description = "Invalid request or value", body = ErrorBody),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    ))]
 pub async fn update(
     caller: Caller,
     State(app): State<AppState>,
@@ -410,6 +462,13 @@ pub(crate) async fn update_webhook(
     Ok(w)
 }
 
+/// Delete a webhook: its intake URL stops working at once.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+    ))]
 pub async fn delete(
     caller: Caller,
     State(app): State<AppState>,
@@ -423,7 +482,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// Use this secret instead of a generated one.
@@ -433,25 +492,36 @@ pub struct RotateSecret {
     revoke_previous: bool,
 }
 
+/// An optional JSON body: empty (or `null`) means all defaults.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice::<Option<T>>(body)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
+}
+
 /// Make a new secret current. The previous one stays active (two at most) so senders can be
-/// switched over without dropping alerts, unless `revoke_previous` is set.
+/// switched over without dropping alerts, unless `revoke_previous` is set. The body is optional.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)")),
+    request_body = Option<RotateSecret>,
+    responses(
+        (status = 200, description = "The webhook with its new secret, shown this once", body = WebhookWithSecret),
+        (status = 400, description = "Invalid request or secret", body = ErrorBody),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+    ))]
 pub async fn rotate_secret(
     caller: Caller,
     State(app): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let req: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateSecret::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
-    };
-    let (w, secret) = rotate(&caller, &app, &id, req).await?;
-    let mut out = serde_json::to_value(WebhookOut::new(&w, &app)).map_err(ApiError::internal)?;
-    out["secret"] = Value::String(secret.expose().to_string());
-    out["examples"] = json!(examples_for(&app, &w, true));
-    Ok(Json(out))
+) -> Result<Json<WebhookWithSecret>, ApiError> {
+    let req: RotateSecret = optional_body(&body)?;
+    let (w, _secret) = rotate(&caller, &app, &id, req).await?;
+    // The new secret is the webhook's first: the reply shows it.
+    Ok(Json(WebhookWithSecret::new(&w, &app)))
 }
 
 /// Make a new secret current (see [`rotate_secret`]); returns the webhook and the new secret.
@@ -479,20 +549,32 @@ pub(crate) async fn rotate(
     Ok((w, secret))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesParams {
+    /// `accepted`, `rejected`, or an exact outcome word (`created`, `webhook_not_found`, …).
     outcome: Option<String>,
+    /// The `next_cursor` of the previous page: deliveries older than this one.
     before: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
+/// The webhook's delivery log, newest first: every request its intake URL received.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)"), DeliveriesParams),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<Delivery>),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+    ))]
 pub async fn deliveries(
     caller: Caller,
     State(app): State<AppState>,
     Path(id): Path<String>,
     params: Result<Query<DeliveriesParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Delivery>>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let w = load(&app, &caller, &id).await?;
     let before = p
@@ -509,7 +591,7 @@ pub async fn deliveries(
             limit: p.limit.unwrap_or(50),
         })
         .await?;
-    Ok(Json(json!(page)))
+    Ok(Json(page))
 }
 
 /// Placeholder shown instead of a secret outside the one reply that reveals it.
@@ -530,6 +612,12 @@ pub fn examples_for(app: &AppState, w: &Webhook, reveal: bool) -> crate::example
 /// `GET /api/v1/webhooks/{id}/examples`: cURL, Python and JavaScript that send the platform's
 /// sample payload to this webhook. The secret appears as a placeholder; the replies to create and
 /// rotate-secret carry the same examples with the real secret, once.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/examples", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)")),
+    responses(
+        (status = 200, description = "cURL, Python and JavaScript examples", body = Examples),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+    ))]
 pub async fn examples(
     caller: Caller,
     State(app): State<AppState>,
@@ -539,7 +627,7 @@ pub async fn examples(
     Ok(Json(examples_for(&app, &w, false)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestWebhook {
     /// The payload as JSON; the platform's sample payload when neither this nor `body` is given.
@@ -554,19 +642,22 @@ pub struct TestWebhook {
 /// `POST /api/v1/webhooks/{id}/test`: run a payload through this webhook's pipeline and report
 /// the extracted fields, the normalized severity, the dedup key and what triage would decide, or
 /// the exact error a sender would get. A dry run unless `create_incident` is set. See
-/// [`crate::dry_run`].
+/// [`crate::dry_run`]. The body is optional.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (`whk_…`)")),
+    request_body = Option<TestWebhook>,
+    responses(
+        (status = 200, description = "What the pipeline did or would do with the payload", body = crate::dry_run::TestReport),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such webhook in this workspace", body = ErrorBody),
+    ))]
 pub async fn test(
     caller: Caller,
     State(app): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<crate::dry_run::TestReport>, ApiError> {
-    let req: TestWebhook = if body.iter().all(u8::is_ascii_whitespace) {
-        TestWebhook::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
-    };
+    let req: TestWebhook = optional_body(&body)?;
     let w = load(&app, &caller, &id).await?;
     let payload = match (req.body, req.payload) {
         (Some(text), _) => text.into_bytes(),

@@ -4,20 +4,21 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use alertgate_core::ids::WorkspaceId;
-use alertgate_store::{NewApiKey, Role, Workspace};
+use alertgate_store::{ApiKey, NewApiKey, Role, Workspace};
 
 use super::auth::Caller;
 use super::json::ApiJson;
-use crate::error::ApiError;
+use super::Items;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::{new_token, sha256_hex, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
+    /// 1 to 100 characters.
     name: String,
 }
 
@@ -33,6 +34,14 @@ fn check_name(name: &str, what: &str) -> Result<String, ApiError> {
     Ok(t.to_string())
 }
 
+/// Create a workspace (admin token only).
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces",
+    request_body = CreateWorkspace,
+    responses(
+        (status = 201, description = "Created", body = Workspace),
+        (status = 400, description = "Invalid request or name", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<CreateWorkspace>,
@@ -48,8 +57,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(w)))
 }
 
-pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "items": app.store.list_workspaces().await? })))
+/// Every workspace (admin token only).
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces",
+    responses((status = 200, description = "The workspaces", body = Items<Workspace>)))]
+pub async fn list(State(app): State<AppState>) -> Result<Json<Items<Workspace>>, ApiError> {
+    Ok(Json(Items {
+        items: app.store.list_workspaces().await?,
+    }))
 }
 
 /// The workspace named in the path, if the caller may manage it (else 404: another workspace's
@@ -62,19 +76,39 @@ async fn managed(app: &AppState, caller: &Caller, id: &str) -> Result<WorkspaceI
     Ok(id)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// 1 to 100 characters.
     name: String,
     role: Role,
 }
 
+/// A new API key: the key itself is shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NewKey {
+    #[serde(flatten)]
+    api_key: ApiKey,
+    /// The key, to send as `Authorization: Bearer <key>`.
+    key: String,
+}
+
+/// Create an API key for the workspace (its admins, or the admin token).
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/api-keys", tag = "workspaces",
+    params(("id" = String, Path, description = "A workspace id (`wks_…`)")),
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created; the key is shown this once", body = NewKey),
+        (status = 400, description = "Invalid request or name", body = ErrorBody),
+        (status = 404, description = "No such workspace that the caller manages", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    ))]
 pub async fn create_key(
     caller: Caller,
     State(app): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CreateKey>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let workspace = managed(&app, &caller, &id).await?;
     let now = app.clock.now();
     let key = new_token("agk_");
@@ -94,25 +128,50 @@ pub async fn create_key(
     tracing::info!(workspace = %workspace, key = %new.id, role = new.role.as_str(), "API key created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": new.id, "workspace_id": workspace, "name": new.name, "role": new.role,
-            "key_prefix": new.key_prefix, "created_at": now, "last_used_at": null, "revoked_at": null,
-            "key": key,
-        })),
+        Json(NewKey {
+            api_key: ApiKey {
+                id: new.id,
+                workspace_id: workspace,
+                name: new.name,
+                role: new.role,
+                key_prefix: new.key_prefix,
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            key,
+        }),
     ))
 }
 
+/// The workspace's API keys, revoked ones included (never the keys themselves).
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}/api-keys", tag = "workspaces",
+    params(("id" = String, Path, description = "A workspace id (`wks_…`)")),
+    responses(
+        (status = 200, description = "The keys", body = Items<ApiKey>),
+        (status = 404, description = "No such workspace that the caller manages", body = ErrorBody),
+    ))]
 pub async fn list_keys(
     caller: Caller,
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<ApiKey>>, ApiError> {
     let workspace = managed(&app, &caller, &id).await?;
-    Ok(Json(
-        json!({ "items": app.store.list_api_keys(workspace).await? }),
-    ))
+    Ok(Json(Items {
+        items: app.store.list_api_keys(workspace).await?,
+    }))
 }
 
+/// Revoke an API key: it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{id}/api-keys/{key_id}", tag = "workspaces",
+    params(
+        ("id" = String, Path, description = "A workspace id (`wks_…`)"),
+        ("key_id" = String, Path, description = "An API key id (`key_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such workspace or key", body = ErrorBody),
+    ))]
 pub async fn revoke_key(
     caller: Caller,
     State(app): State<AppState>,

@@ -74,7 +74,7 @@ pub struct OutboxMetrics {
     latency_ms_max: AtomicU64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MetricsSnapshot {
     pub worker_running: bool,
     pub attempts_total: u64,

@@ -13,6 +13,7 @@ mod intake;
 mod lifecycle;
 mod malformed;
 mod metrics;
+mod openapi;
 mod outbox;
 mod overload;
 mod platforms_http;
