@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -61,6 +61,16 @@ pub struct Accepted {
     results: Option<Vec<AlertOutcome>>,
 }
 
+/// A 405 must say which method the intake URL takes (RFC 9110); other replies pass unchanged.
+fn allow_post(mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}
+
 /// A token is URL-safe base64 of 32 bytes; anything else cannot name a webhook and is not looked up.
 fn plausible_token(token: &str) -> bool {
     (16..=128).contains(&token.len())
@@ -101,16 +111,22 @@ pub async fn trigger(
 ) -> Response {
     let started = Instant::now();
     let received_at = app.clock.now();
+    // A wrong method is wrong whatever the token: 405 (with `Allow`), known webhook or not.
+    let refusal = if method == Method::POST {
+        IntakeError::UnknownWebhook
+    } else {
+        IntakeError::MethodNotAllowed
+    };
     if !plausible_token(&token) {
-        return ApiError::from(&IntakeError::UnknownWebhook).into_response();
+        return allow_post(ApiError::from(&refusal).into_response());
     }
     let webhook = match app.webhooks.by_token(&token).await {
         Ok(Some(w)) => w,
         Ok(None) => {
-            let api = ApiError::from(&IntakeError::UnknownWebhook);
+            let api = ApiError::from(&refusal);
             app.metrics
                 .delivery("unknown", api.code, api.status.as_u16(), started.elapsed());
-            return api.into_response();
+            return allow_post(api.into_response());
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -133,7 +149,7 @@ pub async fn trigger(
     };
     // Other methods reach this handler too, so that a mistaken sender is in the delivery log.
     if method != Method::POST {
-        return record.refuse(IntakeError::MethodNotAllowed).await;
+        return allow_post(record.refuse(IntakeError::MethodNotAllowed).await);
     }
     let limit = app.config.limits.max_body_bytes;
     let timeout_ms = app.config.request_timeout_ms;

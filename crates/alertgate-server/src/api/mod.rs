@@ -293,11 +293,14 @@ pub fn router(state: AppState) -> Router {
         router = mount(router, &state);
     }
     // A known intake URL called with the wrong method is answered 405 by the intake handler,
-    // which records it in that webhook's delivery log (the fallback could not say whose it is).
+    // which records it in that webhook's delivery log (the fallback could not say whose it is)
+    // and answers `Allow: POST` (the fallback would list these methods too).
     let wrong_methods = MethodFilter::GET
         .or(MethodFilter::PUT)
         .or(MethodFilter::PATCH)
-        .or(MethodFilter::DELETE);
+        .or(MethodFilter::DELETE)
+        .or(MethodFilter::OPTIONS)
+        .or(MethodFilter::TRACE);
     router = router.route(
         "/webhook/{token}/trigger",
         on(wrong_methods, crate::intake::trigger),

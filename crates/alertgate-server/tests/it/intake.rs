@@ -390,3 +390,40 @@ async fn a_disabled_webhook_refuses_alerts() {
         "webhook_disabled",
     );
 }
+
+#[tokio::test]
+async fn a_wrong_method_on_an_intake_url_is_405_allowing_post_whether_the_webhook_exists_or_not() {
+    let app = spawn_app().await;
+    let hook = app.generic_webhook().await;
+    let unknown = app.url("/webhook/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/trigger");
+    let short = app.url("/webhook/0/trigger");
+    for url in [hook.url.as_str(), unknown.as_str(), short.as_str()] {
+        for m in ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"] {
+            let resp = app
+                .client
+                .request(reqwest::Method::from_bytes(m.as_bytes()).unwrap(), url)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 405, "{m} {url}");
+            assert_eq!(resp.headers()["allow"], "POST", "{m} {url}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "method_not_allowed", "{m} {url}");
+        }
+    }
+    // A POST to an unknown token is still "no such webhook".
+    let (status, body) = {
+        let r = app
+            .client
+            .post(&unknown)
+            .json(&seed_alert())
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_error(&(status, body), 404, "webhook_not_found");
+}
