@@ -25,6 +25,7 @@ pub struct CorrelationSettings {
     pub enable_correlation: bool,
     /// 1 to 1440 minutes; checked by [`CorrelationSettings::compile`].
     #[serde(default = "default_window_minutes")]
+    #[schema(minimum = 1, maximum = 1440)]
     pub correlation_window_minutes: i64,
     #[serde(default)]
     pub correlation_rules: RuleSet,
@@ -74,6 +75,7 @@ pub struct RuleSet {
     pub enabled: bool,
     /// 0 to 1.
     #[serde(default = "default_min_match_weight")]
+    #[schema(minimum = 0, maximum = 1)]
     pub min_match_weight: f64,
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -100,6 +102,7 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
     /// 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     pub weight: f64,
     /// A single condition or a group.
     pub conditions: Node,

@@ -31,6 +31,11 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateDestination {
     kind: DestinationKind,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     url: String,
     /// A `whsec_…` secret to sign with instead of a generated one (not for Slack).
@@ -43,6 +48,11 @@ pub struct CreateDestination {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDestination {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     url: Option<String>,
     secret: Option<String>,

@@ -40,8 +40,14 @@ pub struct CreateWebhook {
     #[serde(default = "generic")]
     #[schema(default = "generic")]
     platform: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: String,
     /// Overrides of the platform's default paths; an empty string removes a path.
     #[serde(default)]
@@ -49,8 +55,10 @@ pub struct CreateWebhook {
     #[serde(default)]
     severity_mapping: BTreeMap<String, Severity>,
     default_severity: Option<Severity>,
+    #[schema(minimum = 1, maximum = 168)]
     dedup_window_hours: Option<i64>,
     /// Requests per hour, 0 (unlimited) to 10,000; default 100.
+    #[schema(minimum = 0, maximum = 10000)]
     rate_limit_per_hour: Option<i64>,
     /// `enable_correlation`, `correlation_window_minutes`, `correlation_rules`.
     #[serde(flatten)]
@@ -61,6 +69,11 @@ pub struct CreateWebhook {
     /// Defaults to the platform's authentication.
     auth: Option<AuthMethod>,
     /// Use this secret instead of a generated one (e.g. the one PagerDuty shows for a subscription).
+    #[schema(
+        min_length = 8,
+        max_length = 512,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     secret: Option<String>,
     enabled: Option<bool>,
 }
@@ -72,15 +85,24 @@ fn generic() -> String {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    #[schema(max_length = 1000)]
     description: Option<String>,
     /// Merged into the current mapping; an empty string removes a path.
     field_mapping: Option<FieldMapping>,
     severity_mapping: Option<BTreeMap<String, Severity>>,
     default_severity: Option<Severity>,
+    #[schema(minimum = 1, maximum = 168)]
     dedup_window_hours: Option<i64>,
+    #[schema(minimum = 0, maximum = 10000)]
     rate_limit_per_hour: Option<i64>,
     enable_correlation: Option<bool>,
+    #[schema(minimum = 1, maximum = 1440)]
     correlation_window_minutes: Option<i64>,
     correlation_rules: Option<RuleSet>,
     auto_trigger_rca: Option<bool>,
@@ -486,6 +508,11 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// Use this secret instead of a generated one.
+    #[schema(
+        min_length = 8,
+        max_length = 512,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     secret: Option<String>,
     /// Drop the previous secret at once instead of keeping it active.
     #[serde(default)]

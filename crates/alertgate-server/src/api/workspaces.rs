@@ -19,6 +19,11 @@ use crate::state::{new_token, sha256_hex, AppState};
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     /// 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
 }
 
@@ -80,6 +85,11 @@ async fn managed(app: &AppState, caller: &Caller, id: &str) -> Result<WorkspaceI
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     role: Role,
 }
