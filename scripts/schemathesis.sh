@@ -130,11 +130,12 @@ print(json.dumps(strip(json.load(sys.stdin)), indent=1, sort_keys=True))'
 fuzz() {
   local who=$1 key=$2
   echo "== schemathesis as $who"
-  timeout 150 schemathesis --config-file "$work/$who.toml" run "$base/api/v1/openapi.json" \
+  # From the temp dir: schemathesis keeps a cache in the working directory.
+  (cd "$work" && timeout 150 schemathesis --config-file "$work/$who.toml" run "$base/api/v1/openapi.json" \
     --header "Authorization: Bearer $key" \
     --checks all --exclude-checks positive_data_acceptance,negative_data_rejection \
     --max-examples "$max_examples" --seed "$seed" --workers 1 \
-    --request-timeout 10 --no-color \
+    --request-timeout 10 --no-color) \
     >"$logs/schemathesis-$who.txt" 2>&1 && status=0 || status=$?
   tail -n 25 "$logs/schemathesis-$who.txt"
   return "$status"
