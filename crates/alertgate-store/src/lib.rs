@@ -8,7 +8,9 @@
 //! Everything else (configuration, read models) is ordinary async CRUD.
 
 pub mod crypto;
+mod lifecycle;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
