@@ -1,24 +1,37 @@
 //! For tests only: which engines a suite runs on, and a fresh PostgreSQL database per test.
 //!
-//! - `ALERTGATE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test` points the suites at a
-//!   PostgreSQL server. The database in the URL is only used to create and drop others: every
-//!   test gets a database of its own (`agtest_<unix seconds>_<random>`), dropped when the test's
-//!   [`TestDatabase`] is dropped. Databases left by a killed run are dropped by the next run once
-//!   they are an hour old.
-//! - Without it, PostgreSQL-only tests say they are skipped — unless
+//! - `ALERTGATE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test` runs the suites that
+//!   work on any engine (the HTTP integration suite) on PostgreSQL instead of SQLite.
+//! - `ALERTGATE_TEST_POSTGRES_URL` (or, failing it, `ALERTGATE_TEST_DATABASE_URL`) is the server
+//!   for the tests that always need PostgreSQL: the PostgreSQL half of the conformance suite and
+//!   the several-nodes tests. Without either they say they are skipped — unless
 //!   `ALERTGATE_TEST_REQUIRE_ALL` is set (CI), where they fail: nothing is skipped silently.
+//!
+//! The database in the URL is only used to create and drop others: every test gets a database of
+//! its own (`agtest_<unix seconds>_<random>`), dropped when the test's [`TestDatabase`] is
+//! dropped. Databases left by a killed run are dropped by the next run once they are an hour old.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::NoTls;
 
-pub const URL_VAR: &str = "ALERTGATE_TEST_DATABASE_URL";
+pub const ENGINE_VAR: &str = "ALERTGATE_TEST_DATABASE_URL";
+pub const URL_VAR: &str = "ALERTGATE_TEST_POSTGRES_URL";
 const PREFIX: &str = "agtest_";
 
-/// The PostgreSQL server to test against, if one is configured.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|u| !u.trim().is_empty())
+}
+
+/// The engine for engine-independent suites: `Some(postgres URL)`, or `None` for SQLite.
+pub fn engine_url() -> Option<String> {
+    var(ENGINE_VAR)
+}
+
+/// The PostgreSQL server for tests that need one, if one is configured.
 pub fn postgres_url() -> Option<String> {
-    std::env::var(URL_VAR).ok().filter(|u| !u.trim().is_empty())
+    var(URL_VAR).or_else(engine_url)
 }
 
 /// The PostgreSQL server to test against, or `None` after saying the test is skipped. Panics when

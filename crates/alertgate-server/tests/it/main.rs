@@ -11,5 +11,7 @@ mod helpers;
 mod intake;
 mod lifecycle;
 mod platforms_http;
+mod proxy;
+mod several_nodes;
 mod sns_http;
 mod support;
