@@ -89,7 +89,7 @@ pub async fn trigger(
         webhook: &webhook,
         started,
         delivery: NewDelivery {
-            id: DeliveryId::new(received_at, rand::random()),
+            id: DeliveryId::generate(received_at, rand::random()),
             received_at,
             source_addr: Some(peer.ip().to_string()),
             method: method.to_string(),
@@ -134,6 +134,12 @@ pub async fn trigger(
             .webhook
             .auth
             .verify(&HttpHeaders(&headers), &bytes, &webhook.webhook.secrets)
+            .and_then(|()| {
+                webhook
+                    .webhook
+                    .auth
+                    .check_timestamp(&HttpHeaders(&headers), received_at)
+            })
     };
     if let Err(e) = verified {
         if let Some(retry_after_secs) = app.rate_limits.auth_failed(ip) {
@@ -344,9 +350,7 @@ impl Record<'_> {
                 let body = Accepted {
                     incident_id: result.outcomes.iter().find_map(|o| o.incident_id),
                     alert_id: first.as_ref().and_then(|o| o.alert_id),
-                    status: first
-                        .as_ref()
-                        .map_or_else(|| "ignored".to_string(), |o| o.status.clone()),
+                    status: summary_status(&result.outcomes),
                     occurrence_count: first.as_ref().map_or(0, |o| o.occurrence_count),
                     delivery_id: result.delivery_id,
                     decision: if several {
@@ -363,6 +367,19 @@ impl Record<'_> {
             Err(e) => write_error(e),
         }
     }
+}
+
+/// The reply's top-level `status` for several alerts: `created` when any opened an incident,
+/// else the first alert's that did something, else `ignored`. Each alert's own is in `results`.
+fn summary_status(outcomes: &[AlertOutcome]) -> String {
+    if outcomes.iter().any(|o| o.decision == Decision::Created) {
+        return "created".into();
+    }
+    outcomes
+        .iter()
+        .find(|o| !matches!(o.decision, Decision::Ignored { .. }))
+        .or(outcomes.first())
+        .map_or_else(|| "ignored".to_string(), |o| o.status.clone())
 }
 
 fn write_error(e: WriteError) -> Response {

@@ -240,7 +240,7 @@ pub async fn create(
     };
     let now = app.clock.now();
     let webhook = Webhook {
-        id: WebhookId::new(now, rand::random()),
+        id: WebhookId::generate(now, rand::random()),
         workspace_id: caller.workspace,
         platform: platform.id.to_string(),
         name,

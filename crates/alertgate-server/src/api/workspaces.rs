@@ -39,7 +39,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Workspace>), ApiError> {
     let now = app.clock.now();
     let w = Workspace {
-        id: WorkspaceId::new(now, rand::random()),
+        id: WorkspaceId::generate(now, rand::random()),
         name: check_name(&req.name, "workspace")?,
         created_at: now,
     };

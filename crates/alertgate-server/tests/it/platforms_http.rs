@@ -713,9 +713,19 @@ async fn every_pagerduty_vector_is_judged_over_http_as_its_file_says_and_a_flipp
 async fn grafana_vectors_verify_over_http_with_and_without_the_timestamp_header() {
     // Vectors 0-2 use the secret `secret`, shorter than the 8 characters a webhook secret must
     // have; core's table tests cover them. Vectors 3-4 sign a corpus payload.
-    let clock = manual_clock();
-    let app = spawn_with_clock(clock.clone()).await;
     let vectors = fixture_json("grafana/vectors/hmac_computed.json");
+    // A signed timestamp must be within 5 minutes of the server's clock: start the clock at the
+    // vector's own time.
+    let signed_at: i64 = vectors["cases"].as_array().unwrap()[3..]
+        .iter()
+        .find_map(|c| c["timestamp"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let clock = Arc::new(alertgate_server::clock::ManualClock::new(
+        alertgate_core::Timestamp::from_millis(signed_at * 1000),
+    ));
+    let app = spawn_with_clock(clock.clone()).await;
     let rel = "grafana/RECONSTRUCTED_wire_firing_hmac_signed.json";
     let body = fixture(rel);
     for case in &vectors["cases"].as_array().unwrap()[3..] {
@@ -755,6 +765,20 @@ async fn grafana_vectors_verify_over_http_with_and_without_the_timestamp_header(
             assert_refused(
                 &app.post(&hook, &body, &moved).await,
                 &format!("{name}: another timestamp"),
+            );
+        }
+        if case["timestamp"].is_string() {
+            // The same signed request replayed more than 5 minutes later is refused.
+            clock.advance_millis(301_000);
+            let replay = app.post(&hook, &body, &headers).await;
+            assert_refused(&replay, &format!("{name}: replayed after 301 s"));
+            assert!(
+                replay.1["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("replays are refused"),
+                "{}",
+                replay.1
             );
         }
     }
