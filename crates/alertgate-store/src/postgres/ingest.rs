@@ -149,7 +149,7 @@ async fn triage_alert(
     );
     match action {
         Action::OpenIncident => {
-            let alert_id = AlertId::new(now, rand::random());
+            let alert_id = AlertId::generate(now, rand::random());
             if let Some(m) = correlate(tx, item, alert, now).await? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
@@ -157,7 +157,7 @@ async fn triage_alert(
                 join_incident(tx, incident_id, alert, &decision, now).await?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
-            let incident_id = IncidentId::new(now, rand::random());
+            let incident_id = IncidentId::generate(now, rand::random());
             let stmt = tx
                 .prepare_cached(
                     "INSERT INTO incidents (id, workspace_id, webhook_id, platform, title,
