@@ -64,17 +64,31 @@ const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
 
 /// Open the store a config names, by the URL's scheme: `postgres://…` (or `postgresql://…`) for
 /// PostgreSQL, shared by several nodes; `sqlite://PATH`, or no URL for the embedded database under
-/// the data directory. Either way the schema is migrated before this returns.
+/// the data directory. Either way the schema is migrated before this returns, and the secret key
+/// is checked against the one the database's secrets were encrypted with.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let cipher = secret_cipher(config)?;
+    let store = open_engine(config, cipher.clone()).await?;
+    check_secret_key(store.as_ref(), &cipher).await?;
+    Ok(store)
+}
+
+/// Create or upgrade the schema of the database a config names (`alertgate migrate`). Needs no
+/// secret key: nothing is encrypted or decrypted.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let unused =
+        SecretCipher::from_base64(&SecretCipher::generate_key()).map_err(|e| anyhow::anyhow!(e))?;
+    open_engine(config, unused).await.map(drop)
+}
+
+async fn open_engine(config: &Config, cipher: SecretCipher) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url.as_deref().unwrap_or("");
     if postgres::is_postgres_url(url) {
         let shown = postgres::redact_url(url);
-        let store = PostgresStore::open(url, cipher.clone())
+        let store = PostgresStore::open(url, cipher)
             .await
             .with_context(|| format!("opening the PostgreSQL database at {shown}"))?;
         tracing::info!(database = %shown, "using PostgreSQL");
-        check_secret_key(&store, &cipher).await?;
         return Ok(Arc::new(store));
     }
     let path = match url {
@@ -87,10 +101,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             ),
         },
     };
-    let store = SqliteStore::open(&path, cipher.clone())
+    let store = SqliteStore::open(&path, cipher)
         .with_context(|| format!("opening the database at {}", path.display()))?;
     tracing::info!(path = %path.display(), "using the embedded SQLite database");
-    check_secret_key(&store, &cipher).await?;
     Ok(Arc::new(store))
 }
 

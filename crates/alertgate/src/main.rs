@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);
-            alertgate_server::open_store(&config)
+            alertgate_server::migrate(&config)
                 .await
                 .context("migrating")?;
             println!("database schema is up to date");
