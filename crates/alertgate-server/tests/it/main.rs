@@ -13,6 +13,8 @@ mod intake;
 mod lifecycle;
 mod outbox;
 mod platforms_http;
+mod proxy;
+mod several_nodes;
 mod sns_http;
 mod support;
 mod ui;
