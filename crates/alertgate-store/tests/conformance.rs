@@ -70,8 +70,9 @@ mod cases {
     use alertgate_core::alert::{Decision, NormalizedAlert};
     use alertgate_core::auth::{AuthMethod, Secret};
     use alertgate_core::correlation::{CompiledCorrelation, CorrelationSettings};
-    use alertgate_core::ids::{DeliveryId, IncidentId, WebhookId, WorkspaceId};
+    use alertgate_core::ids::{DeliveryId, DestinationId, IncidentId, WebhookId, WorkspaceId};
     use alertgate_core::mapping::FieldMapping;
+    use alertgate_core::outbox::{AutomationSettings, DestinationKind, EventType, Purpose};
     use alertgate_core::webhook::{DedupWindow, Webhook, WebhookName};
     use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
     use alertgate_store::crypto::SecretCipher;
@@ -101,6 +102,7 @@ mod cases {
             dedup_window_hours: DedupWindow::DEFAULT,
             rate_limit_per_hour: Default::default(),
             correlation: CorrelationSettings::default(),
+            automation: AutomationSettings::default(),
             enabled: true,
             created_at: at(0),
             updated_at: at(0),
@@ -871,6 +873,417 @@ mod cases {
             .unwrap()
             .contains('\u{1F525}'));
     }
+    // -- the outbox --
+
+    pub fn destination(ws: WorkspaceId, kind: DestinationKind, n: u128) -> Destination {
+        Destination {
+            id: DestinationId::new(at(0), n),
+            workspace_id: ws,
+            kind,
+            name: format!("{} {n}", kind.as_str()),
+            url: format!("https://example.com/{n}"),
+            secret: (kind != DestinationKind::Slack)
+                .then(|| Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+            event_types: EventType::ALL.to_vec(),
+            enabled: true,
+            disabled_reason: None,
+            created_at: at(0),
+            updated_at: at(0),
+        }
+    }
+
+    /// A webhook with this automation, an investigation endpoint and a notification channel.
+    async fn automated(s: &dyn Store, automation: AutomationSettings) -> (Hook, [Destination; 2]) {
+        let mut w = webhook(WorkspaceId::DEFAULT, "auto");
+        w.automation = automation;
+        s.create_webhook(&w).await.unwrap();
+        let dests = [
+            destination(WorkspaceId::DEFAULT, DestinationKind::Investigation, 10),
+            destination(WorkspaceId::DEFAULT, DestinationKind::Webhook, 11),
+        ];
+        for d in &dests {
+            s.create_destination(d).await.unwrap();
+        }
+        (hook(&w), dests)
+    }
+
+    fn all_on() -> AutomationSettings {
+        AutomationSettings {
+            auto_trigger_rca: true,
+            rca_min_severity: Severity::Medium,
+            notify_workspace: true,
+        }
+    }
+
+    async fn messages(s: &dyn Store, inc: IncidentId) -> Vec<OutboxMessage> {
+        s.list_incident_messages(WorkspaceId::DEFAULT, inc)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn opened(s: &dyn Store, h: &Hook, title: &str, severity: Severity) -> IncidentId {
+        let r = one(
+            s,
+            item(h, at(0), vec![alert(title, severity, AlertStatus::Firing)]),
+            at(0),
+        )
+        .await;
+        r.outcomes[0].incident_id.unwrap()
+    }
+
+    fn attempt(n: u32, t: Timestamp, code: u16) -> Attempt {
+        Attempt {
+            attempt: n,
+            at: t,
+            status_code: Some(code),
+            error: (code >= 300).then(|| format!("HTTP {code}")),
+            duration_ms: 5,
+        }
+    }
+
+    pub async fn destinations_round_trip_with_secrets_sealed(sub: &Subject) {
+        let s = sub.store();
+        let ws = WorkspaceId::DEFAULT;
+        let inv = destination(ws, DestinationKind::Investigation, 1);
+        let mut slack = destination(ws, DestinationKind::Slack, 2);
+        slack.url = "https://hooks.slack.com/services/T0/B0/secret".into();
+        s.create_destination(&inv).await.unwrap();
+        s.create_destination(&slack).await.unwrap();
+        let second = destination(ws, DestinationKind::Investigation, 3);
+        assert!(matches!(
+            s.create_destination(&second).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let got = s.get_destination(ws, slack.id).await.unwrap().unwrap();
+        assert_eq!(got.url, slack.url);
+        let got = s.get_destination(ws, inv.id).await.unwrap().unwrap();
+        assert_eq!(
+            got.secret.as_ref().map(|x| x.expose().to_string()),
+            inv.secret.as_ref().map(|x| x.expose().to_string())
+        );
+        let list = s.list_destinations(ws).await.unwrap();
+        assert_eq!(
+            list.iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![inv.id, slack.id]
+        );
+        // Another key cannot read the sealed credentials.
+        let other = sub.reopen(SecretCipher::new(&[9; 32])).await;
+        assert!(other.get_destination(ws, slack.id).await.is_err());
+        let other_ws = WorkspaceId::new(at(0), 77);
+        assert!(s.get_destination(other_ws, inv.id).await.unwrap().is_none());
+        assert!(s.list_destinations(other_ws).await.unwrap().is_empty());
+        let mut renamed = inv.clone();
+        renamed.name = "renamed".into();
+        renamed.updated_at = at(5);
+        assert!(s.update_destination(&renamed).await.unwrap());
+        assert_eq!(
+            s.get_destination(ws, inv.id).await.unwrap().unwrap().name,
+            "renamed"
+        );
+        assert!(s.delete_destination(ws, slack.id).await.unwrap());
+        assert!(!s.delete_destination(ws, slack.id).await.unwrap());
+        assert!(s.get_destination(ws, slack.id).await.unwrap().is_none());
+    }
+
+    pub async fn outbox_events_are_written_with_the_incident_change(sub: &Subject) {
+        let s = sub.store();
+        let ws = WorkspaceId::DEFAULT;
+        let (h, _) = automated(s, all_on()).await;
+        let inc = opened(s, &h, "db down", Severity::High).await;
+        let m = messages(s, inc).await;
+        assert_eq!(m.len(), 2, "{m:#?}");
+        assert_eq!(
+            m.iter()
+                .filter(|m| m.purpose == Purpose::Investigation)
+                .count(),
+            1
+        );
+        assert!(m.iter().all(|m| m.event_type == EventType::Created
+            && m.status == MessageStatus::Pending
+            && m.next_attempt_at == Some(at(0))));
+        // People acknowledge and resolve: notifications only, never a second investigation.
+        s.incident_action(ws, inc, IncidentAction::Acknowledge, at(1))
+            .await
+            .unwrap();
+        s.incident_action(ws, inc, IncidentAction::Resolve, at(2))
+            .await
+            .unwrap();
+        let m = messages(s, inc).await;
+        let mut types: Vec<_> = m.iter().map(|m| (m.event_type, m.purpose)).collect();
+        // Messages of one commit share a millisecond, so their order among themselves is open.
+        types[..2].sort_by_key(|(_, p)| *p == Purpose::Notification);
+        assert_eq!(
+            types,
+            vec![
+                (EventType::Created, Purpose::Investigation),
+                (EventType::Created, Purpose::Notification),
+                (EventType::Acknowledged, Purpose::Notification),
+                (EventType::Resolved, Purpose::Notification),
+            ]
+        );
+        // The event carries the incident context as the transaction saw it.
+        let claimed = s.claim_due_events(at(2), 1_000, 10, "n1").await.unwrap();
+        assert_eq!(claimed.len(), 4);
+        let created = claimed
+            .iter()
+            .find(|c| c.purpose == Purpose::Investigation)
+            .unwrap();
+        assert_eq!(created.data["incident"]["id"], json!(inc));
+        assert_eq!(created.data["alerts"][0]["title"], "db down");
+        assert_eq!(created.data["changes"][0]["kind"], "created");
+        assert_eq!(created.event_at, at(0));
+        assert_eq!(created.workspace_id, ws);
+        assert!(created.destination.is_some());
+
+        // Below the minimum severity: notified, not investigated.
+        let low = opened(s, &h, "disk 80%", Severity::Low).await;
+        let m = messages(s, low).await;
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].purpose, Purpose::Notification);
+        // Another workspace sees nothing of it.
+        let other = WorkspaceId::new(at(0), 77);
+        assert!(s
+            .list_incident_messages(other, low)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    pub async fn outbox_writes_nothing_when_automation_is_off(sub: &Subject) {
+        let s = sub.store();
+        let (h, _) = automated(s, AutomationSettings::default()).await;
+        let inc = opened(s, &h, "quiet", Severity::Critical).await;
+        assert!(messages(s, inc).await.is_empty());
+        s.incident_action(WorkspaceId::DEFAULT, inc, IncidentAction::Resolve, at(1))
+            .await
+            .unwrap();
+        assert!(messages(s, inc).await.is_empty());
+        assert_eq!(s.outbox_stats(at(1)).await.unwrap(), OutboxStats::default());
+    }
+
+    pub async fn a_claim_hides_a_message_until_its_lease_expires(sub: &Subject) {
+        let s = sub.store();
+        let (h, _) = automated(
+            s,
+            AutomationSettings {
+                notify_workspace: false,
+                ..all_on()
+            },
+        )
+        .await;
+        let inc = opened(s, &h, "db down", Severity::High).await;
+        let now = at(0);
+        let first = s.claim_due_events(now, 1_000, 10, "n1").await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].attempt, 1);
+        let stats = s.outbox_stats(now).await.unwrap();
+        assert_eq!((stats.pending, stats.delivering, stats.due), (0, 1, 0));
+        assert!(s
+            .claim_due_events(now.saturating_add_millis(999), 1_000, 10, "n2")
+            .await
+            .unwrap()
+            .is_empty());
+        // n1 died; after the lease, n2 takes the message over.
+        let second = s
+            .claim_due_events(now.saturating_add_millis(1_000), 1_000, 10, "n2")
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].attempt, 2);
+        assert_ne!(second[0].claim.token, first[0].claim.token);
+        let t = now.saturating_add_millis(1_100);
+        assert!(
+            !s.complete_event(
+                &first[0].claim,
+                &attempt(1, t, 200),
+                AttemptOutcome::Delivered
+            )
+            .await
+            .unwrap(),
+            "a lapsed claim cannot settle the message"
+        );
+        assert!(s
+            .complete_event(
+                &second[0].claim,
+                &attempt(2, t, 200),
+                AttemptOutcome::Delivered
+            )
+            .await
+            .unwrap());
+        let m = &messages(s, inc).await[0];
+        assert_eq!(m.status, MessageStatus::Delivered);
+        assert_eq!(m.history.len(), 2, "both attempts are on record");
+        assert_eq!(m.latency_ms, Some(1_105));
+        assert_eq!(m.delivered_at, Some(now.saturating_add_millis(1_105)));
+        assert_eq!(
+            s.outbox_stats(now.saturating_add_millis(2_000))
+                .await
+                .unwrap(),
+            OutboxStats::default()
+        );
+    }
+
+    pub async fn retries_come_due_and_a_manual_retry_restarts_the_budget(sub: &Subject) {
+        let s = sub.store();
+        let (h, _) = automated(
+            s,
+            AutomationSettings {
+                notify_workspace: false,
+                ..all_on()
+            },
+        )
+        .await;
+        let inc = opened(s, &h, "db down", Severity::High).await;
+        let now = at(0);
+        let c = s.claim_due_events(now, 1_000, 10, "n1").await.unwrap();
+        let later = now.saturating_add_millis(5_000);
+        let failed = attempt(1, now, 503);
+        s.complete_event(&c[0].claim, &failed, AttemptOutcome::RetryAt(later))
+            .await
+            .unwrap();
+        let stats = s.outbox_stats(now.saturating_add_millis(10)).await.unwrap();
+        assert_eq!((stats.pending, stats.due), (1, 0));
+        let stats = s.outbox_stats(later).await.unwrap();
+        assert_eq!((stats.due, stats.oldest_due_at), (1, Some(later)));
+        let m = &messages(s, inc).await[0];
+        assert_eq!(m.last_status_code, Some(503));
+        assert_eq!(m.last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(m.next_attempt_at, Some(later));
+        assert!(s
+            .claim_due_events(now.saturating_add_millis(4_999), 1_000, 10, "n1")
+            .await
+            .unwrap()
+            .is_empty());
+        let c = s.claim_due_events(later, 1_000, 10, "n1").await.unwrap();
+        assert_eq!((c[0].attempt, c[0].budget_attempt), (2, 2));
+        s.complete_event(&c[0].claim, &failed, AttemptOutcome::Failed)
+            .await
+            .unwrap();
+        let ws = WorkspaceId::DEFAULT;
+        let m = s
+            .retry_message(ws, inc, c[0].claim.message, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.status, MessageStatus::Pending);
+        assert_eq!(m.next_attempt_at, Some(later));
+        let c = s.claim_due_events(later, 1_000, 10, "n1").await.unwrap();
+        assert_eq!((c[0].attempt, c[0].budget_attempt), (3, 1));
+        // In flight: that attempt is the re-send; the next claim counts on from it.
+        let m = s
+            .retry_message(ws, inc, c[0].claim.message, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.status, MessageStatus::Delivering);
+        assert_eq!(m.lease_expires_at, Some(later.saturating_add_millis(1_000)));
+        let lapsed = later.saturating_add_millis(1_000);
+        let c = s.claim_due_events(lapsed, 1_000, 10, "n2").await.unwrap();
+        assert_eq!((c[0].attempt, c[0].budget_attempt), (4, 2));
+        // Another workspace sees nothing.
+        let other = WorkspaceId::new(at(0), 77);
+        assert!(s
+            .retry_message(other, inc, c[0].claim.message, later)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    pub async fn a_gone_destination_is_disabled_and_its_waiting_messages_fail(sub: &Subject) {
+        let s = sub.store();
+        let ws = WorkspaceId::DEFAULT;
+        let (h, [inv, chan]) = automated(s, all_on()).await;
+        let a = opened(s, &h, "a", Severity::High).await;
+        let b = opened(s, &h, "b", Severity::High).await;
+        // Claim one notification only; the others wait.
+        let claimed = s.claim_due_events(at(0), 1_000, 1, "n1").await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let c = &claimed[0];
+        let gone_dest = c.destination.as_ref().unwrap().id;
+        s.complete_event(
+            &c.claim,
+            &attempt(1, at(1), 410),
+            AttemptOutcome::DestinationGone,
+        )
+        .await
+        .unwrap();
+        let d = s.get_destination(ws, gone_dest).await.unwrap().unwrap();
+        assert!(!d.enabled);
+        assert!(d.disabled_reason.unwrap().contains("410"));
+        let all: Vec<_> = [messages(s, a).await, messages(s, b).await].concat();
+        for m in all.iter().filter(|m| m.destination_id == gone_dest) {
+            assert_eq!(m.status, MessageStatus::Failed, "{m:#?}");
+        }
+        let waiting = all.iter().find(|m| m.destination_id != gone_dest).unwrap();
+        assert_eq!(waiting.status, MessageStatus::Pending);
+        assert!(matches!(
+            s.retry_message(
+                ws,
+                waiting.incident_id,
+                all.iter()
+                    .find(|m| m.destination_id == gone_dest)
+                    .unwrap()
+                    .id,
+                at(2)
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Disabling or deleting the other one fails what still waits for it.
+        let other = if gone_dest == inv.id { chan } else { inv };
+        let mut off = other.clone();
+        off.enabled = false;
+        assert!(s.update_destination(&off).await.unwrap());
+        let all: Vec<_> = [messages(s, a).await, messages(s, b).await].concat();
+        assert!(
+            all.iter().all(|m| m.status == MessageStatus::Failed),
+            "{all:#?}"
+        );
+        assert!(s
+            .claim_due_events(at(3), 1_000, 10, "n1")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(s.delete_destination(ws, other.id).await.unwrap());
+        let m = messages(s, a).await;
+        let deleted = m.iter().find(|m| m.destination_id == other.id).unwrap();
+        assert_eq!(deleted.destination_name, None);
+    }
+
+    pub async fn a_preview_decides_like_ingest_and_keeps_nothing(sub: &Subject) {
+        let s = sub.store();
+        let (h, _) = automated(s, all_on()).await;
+        let fire = |t| {
+            item(
+                &h,
+                t,
+                vec![alert("cpu", Severity::High, AlertStatus::Firing)],
+            )
+        };
+        let p = s.preview_ingest(fire(at(0)), at(0)).await.unwrap();
+        assert_eq!(p.status_code, 201);
+        assert_eq!(p.outcomes[0].decision, Decision::Created);
+        let page = s
+            .list_incidents(&IncidentQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.items.is_empty(), "a preview keeps nothing");
+        assert_eq!(s.outbox_stats(at(0)).await.unwrap(), OutboxStats::default());
+        let real = one(s, fire(at(1)), at(1)).await;
+        let p = s.preview_ingest(fire(at(2)), at(2)).await.unwrap();
+        assert_eq!(p.outcomes[0].incident_id, real.outcomes[0].incident_id);
+        assert_eq!(p.outcomes[0].occurrence_count, 2);
+        let inc = s
+            .get_incident(WorkspaceId::DEFAULT, real.outcomes[0].incident_id.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(inc.incident.occurrence_count, 1, "still one occurrence");
+    }
 }
 
 /// Each case once per engine.
@@ -911,6 +1324,13 @@ conformance!(
     incidents_are_filtered_and_paginated,
     workspaces_keys_and_sessions,
     odd_text_never_fails_a_batch,
+    destinations_round_trip_with_secrets_sealed,
+    outbox_events_are_written_with_the_incident_change,
+    outbox_writes_nothing_when_automation_is_off,
+    a_claim_hides_a_message_until_its_lease_expires,
+    retries_come_due_and_a_manual_retry_restarts_the_budget,
+    a_gone_destination_is_disabled_and_its_waiting_messages_fail,
+    a_preview_decides_like_ingest_and_keeps_nothing,
 );
 
 /// What only a shared database has to get right: several nodes (store handles) at once.
@@ -924,7 +1344,7 @@ mod several_nodes {
     use alertgate_store::Store;
     use alertgate_testdb::TestDatabase;
 
-    use super::cases::{alert, hook, item, webhook};
+    use super::cases::{alert, destination, hook, item, webhook};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn migrations_are_applied_once_when_nodes_start_together() {
@@ -1019,5 +1439,70 @@ mod several_nodes {
             .unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].occurrence_count, 150);
+    }
+
+    /// Three nodes claim the same due messages at once: `FOR UPDATE SKIP LOCKED` hands each
+    /// message to exactly one of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn nodes_claiming_at_once_never_share_a_message() {
+        let Some(admin) = alertgate_testdb::postgres_url_or_skip("nodes_claiming_at_once") else {
+            return;
+        };
+        let db = TestDatabase::create(&admin).await;
+        let mut nodes: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..3 {
+            nodes.push(Arc::new(
+                PostgresStore::open(&db.url, super::cipher()).await.unwrap(),
+            ));
+        }
+        let mut w = webhook(WorkspaceId::DEFAULT, "busy");
+        w.automation.notify_workspace = true;
+        nodes[0].create_webhook(&w).await.unwrap();
+        for n in 0..2 {
+            nodes[0]
+                .create_destination(&destination(
+                    WorkspaceId::DEFAULT,
+                    alertgate_core::outbox::DestinationKind::Webhook,
+                    n,
+                ))
+                .await
+                .unwrap();
+        }
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let h = hook(&w);
+        let batch = (0..60)
+            .map(|i| {
+                item(
+                    &h,
+                    now,
+                    vec![alert(&format!("a{i}"), Severity::High, AlertStatus::Firing)],
+                )
+            })
+            .collect();
+        nodes[0].ingest(batch, now).await.unwrap();
+        let mut tasks = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let node = node.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let c = node
+                        .claim_due_events(now, 60_000, 7, &format!("n{i}"))
+                        .await
+                        .unwrap();
+                    if c.is_empty() {
+                        return got;
+                    }
+                    got.extend(c.into_iter().map(|c| c.claim.message));
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(all.len(), 120, "every message claimed");
+        assert_eq!(unique.len(), 120, "and none twice");
     }
 }

@@ -124,3 +124,76 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_api_key ON sessions (api_key_id);
 CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+-- Workspace destinations for incident events: one investigation endpoint per workspace and any
+-- number of notification channels (generic signed webhooks, Slack-compatible incoming webhooks).
+CREATE TABLE destinations (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    workspace_id    TEXT COLLATE "C" NOT NULL,
+    kind            TEXT NOT NULL,      -- investigation | webhook | slack
+    name            TEXT NOT NULL,
+    url             TEXT NOT NULL,      -- for Slack a credential, so encrypted like secrets
+    secret          TEXT,               -- Standard Webhooks signing secret (whsec_…), encrypted; NULL for Slack
+    event_types     TEXT NOT NULL,      -- JSON array of incident.* names
+    enabled         BOOLEAN NOT NULL,
+    disabled_reason TEXT,               -- set when alertgate disabled it (410 Gone)
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+CREATE INDEX destinations_workspace ON destinations (workspace_id, id);
+CREATE UNIQUE INDEX destinations_one_investigation ON destinations (workspace_id)
+    WHERE kind = 'investigation';
+
+-- The outbox. An event is written in the transaction that changed its incident, with the
+-- incident context as it was then; a message is that event owed to one destination.
+CREATE TABLE outbox_events (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    workspace_id TEXT COLLATE "C" NOT NULL,
+    incident_id  TEXT COLLATE "C" NOT NULL,
+    event_type   TEXT NOT NULL,         -- incident.created | incident.updated | …
+    created_at   BIGINT NOT NULL,
+    data         TEXT NOT NULL          -- JSON incident context
+);
+
+CREATE TABLE outbox_messages (
+    id               TEXT COLLATE "C" PRIMARY KEY,  -- the webhook-id destinations receive
+    event_id         TEXT COLLATE "C" NOT NULL,
+    workspace_id     TEXT COLLATE "C" NOT NULL,
+    incident_id      TEXT COLLATE "C" NOT NULL,
+    destination_id   TEXT COLLATE "C" NOT NULL,
+    purpose          TEXT NOT NULL,     -- investigation | notification
+    event_type       TEXT NOT NULL,
+    status           TEXT NOT NULL,     -- pending | delivering | delivered | failed
+    attempts         BIGINT NOT NULL,
+    budget_start     BIGINT NOT NULL,   -- attempts before the last manual retry
+    due_at           BIGINT,            -- pending: next attempt; delivering: lease expiry
+    claim_token      TEXT,
+    lease_owner      TEXT,
+    last_attempt_at  BIGINT,
+    last_status_code BIGINT,
+    last_error       TEXT,
+    delivered_at     BIGINT,
+    latency_ms       BIGINT,
+    created_at       BIGINT NOT NULL
+);
+-- What workers claim: due messages, oldest first (FOR UPDATE SKIP LOCKED over this index).
+CREATE INDEX outbox_messages_due ON outbox_messages (due_at)
+    WHERE status IN ('pending', 'delivering');
+CREATE INDEX outbox_messages_incident ON outbox_messages (incident_id, id);
+CREATE INDEX outbox_messages_destination ON outbox_messages (destination_id)
+    WHERE status IN ('pending', 'delivering');
+CREATE INDEX outbox_messages_claim ON outbox_messages (claim_token) WHERE claim_token IS NOT NULL;
+-- At most one investigation per incident, whatever happens to it later.
+CREATE UNIQUE INDEX outbox_messages_one_investigation ON outbox_messages (incident_id)
+    WHERE purpose = 'investigation';
+
+CREATE TABLE outbox_attempts (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id  TEXT COLLATE "C" NOT NULL,
+    attempt     BIGINT NOT NULL,
+    at          BIGINT NOT NULL,
+    status_code BIGINT,
+    error       TEXT,
+    duration_ms BIGINT NOT NULL
+);
+CREATE INDEX outbox_attempts_message ON outbox_attempts (message_id, attempt);

@@ -27,9 +27,11 @@ use alertgate_core::ids::{AlertId, IncidentId, WorkspaceId};
 use alertgate_core::triage::{self, Action, OpenAlert};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
+use super::outbox::write as write_outbox;
 use super::{corrupt, opt_text, text};
 use crate::lifecycle::{self, outcome};
 use crate::model::*;
+use crate::outbox::Outbox;
 use crate::Result;
 
 /// The advisory-lock namespace (first key) of workspace locks: "alg\0".
@@ -77,22 +79,42 @@ pub(crate) async fn ingest(
             .map(|i| i.webhook.workspace_id),
     )
     .await?;
+    let mut outbox = Outbox::default();
     let mut results = Vec::with_capacity(items.len());
     for item in items {
-        results.push(ingest_one(&tx, item, now).await?);
+        results.push(ingest_one(&tx, &mut outbox, item, now).await?);
     }
+    write_outbox(outbox, &tx, now).await?;
     tx.commit().await?;
     Ok(results)
 }
 
+/// Triage one item as [`ingest`] would, under the same lock, then roll everything back (see
+/// [`crate::Store::preview_ingest`]).
+pub(crate) async fn preview(
+    client: &mut Object,
+    item: IngestItem,
+    now: Timestamp,
+) -> Result<IngestResult> {
+    let tx = client.transaction().await?;
+    if !item.alerts.is_empty() {
+        lock_workspaces(&tx, std::iter::once(item.webhook.workspace_id)).await?;
+    }
+    let mut outbox = Outbox::default();
+    let result = ingest_one(&tx, &mut outbox, item, now).await;
+    tx.rollback().await?;
+    result
+}
+
 async fn ingest_one(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     item: IngestItem,
     now: Timestamp,
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
     for alert in &item.alerts {
-        outcomes.push(triage_alert(tx, &item, alert, now).await?);
+        outcomes.push(triage_alert(tx, ob, &item, alert, now).await?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
@@ -136,6 +158,7 @@ async fn ingest_one(
 
 async fn triage_alert(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     item: &IngestItem,
     alert: &NormalizedAlert,
     now: Timestamp,
@@ -154,7 +177,7 @@ async fn triage_alert(
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
                 insert_alert(tx, item, alert, alert_id, incident_id, &decision, now).await?;
-                join_incident(tx, incident_id, alert, &decision, now).await?;
+                join_incident(tx, ob, incident_id, alert, &decision, now).await?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
             let incident_id = IncidentId::generate(now, rand::random());
@@ -185,6 +208,7 @@ async fn triage_alert(
             .await?;
             let decision = Decision::Created;
             insert_alert(tx, item, alert, alert_id, incident_id, &decision, now).await?;
+            ob.opened(incident_id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
         Action::Deduplicate { into } => {
@@ -211,7 +235,7 @@ async fn triage_alert(
                 .await?;
             if into.status == AlertStatus::Acknowledged {
                 // The source un-acknowledged it: the incident needs attention again.
-                refresh_incident_status(tx, into.incident_id, true, now).await?;
+                refresh_incident_status(tx, ob, into.incident_id, true, now).await?;
             }
             let decision = Decision::Deduplicated {
                 dedup_key: alert.dedup_key.clone(),
@@ -244,7 +268,7 @@ async fn triage_alert(
                 ],
             )
             .await?;
-            refresh_incident_status(tx, open.incident_id, false, now).await?;
+            refresh_incident_status(tx, ob, open.incident_id, false, now).await?;
             let decision = Decision::StatusChanged {
                 alert_id: open.alert_id,
                 from: open.status,
@@ -345,6 +369,7 @@ async fn correlate(
 /// Fold a correlated alert into its incident (see [`lifecycle::join`]).
 async fn join_incident(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     alert: &NormalizedAlert,
     decision: &Decision,
@@ -377,13 +402,15 @@ async fn join_incident(
     )
     .await?;
     for (kind, detail) in &joined.events {
-        event(tx, incident, now, kind, "source", detail).await?;
+        event(tx, ob, incident, now, kind, "source", detail).await?;
     }
     Ok(())
 }
 
+/// Write a timeline entry; the outbox hears of it in the same transaction.
 async fn event(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     at: Timestamp,
     kind: &str,
@@ -407,6 +434,15 @@ async fn event(
         ],
     )
     .await?;
+    ob.recorded(
+        incident,
+        IncidentEvent {
+            at,
+            kind: kind.to_string(),
+            actor: actor.to_string(),
+            detail: detail.clone(),
+        },
+    );
     Ok(())
 }
 
@@ -487,6 +523,7 @@ async fn find_open_alert(
 /// Re-derive an incident's state after a source changed one of its alerts.
 async fn refresh_incident_status(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     reopened: bool,
     now: Timestamp,
@@ -505,7 +542,7 @@ async fn refresh_incident_status(
     let current = IncidentStatus::parse(current).ok_or_else(|| corrupt(current))?;
     let next = lifecycle::status_after_source_change(firing, acked, current, reopened);
     if next != current {
-        set_incident_status(tx, incident, current, next, "source", now).await?;
+        set_incident_status(tx, ob, incident, current, next, "source", now).await?;
     }
     Ok(())
 }
@@ -513,6 +550,7 @@ async fn refresh_incident_status(
 /// Move an incident to `next`, stamping the times and recording the change.
 async fn set_incident_status(
     tx: &Transaction<'_>,
+    ob: &mut Outbox,
     incident: IncidentId,
     current: IncidentStatus,
     next: IncidentStatus,
@@ -534,7 +572,7 @@ async fn set_incident_status(
     )
     .await?;
     let (kind, detail) = lifecycle::status_event(current, next);
-    event(tx, incident, now, kind, actor, &detail).await
+    event(tx, ob, incident, now, kind, actor, &detail).await
 }
 
 /// A person acknowledges or resolves an incident, under its workspace's lock like intake.
@@ -567,7 +605,9 @@ pub(crate) async fn incident_action(
             )
             .await?;
         }
-        set_incident_status(&tx, incident, current, next, "api", now).await?;
+        let mut outbox = Outbox::default();
+        set_incident_status(&tx, &mut outbox, incident, current, next, "api", now).await?;
+        write_outbox(outbox, &tx, now).await?;
     }
     tx.commit().await?;
     Ok(true)

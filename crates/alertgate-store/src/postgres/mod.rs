@@ -34,13 +34,16 @@
 //! starting at once apply each migration exactly once; the others wait and find it done.
 //!
 //! # The outbox (issue 6)
-//! Outbox rows belong in the ingest transaction (after triage, under the same workspace lock);
-//! workers claim due rows with `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`
-//! setting a lease, so each row goes to one node and a dead node's rows return after the lease.
+//! Outbox rows are written in the ingest and `incident_action` transactions (after triage,
+//! under the same workspace lock); workers claim due rows with
+//! `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)` setting a lease and a claim
+//! token, so each row goes to one node, a dead node's rows return after the lease, and a lapsed
+//! claim cannot settle a row another node took. See [`outbox`].
 
 mod access;
 mod ingest;
 mod migrate;
+mod outbox;
 mod read;
 
 use std::time::Duration;
@@ -51,12 +54,15 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
-use alertgate_core::ids::{IncidentId, WebhookId, WorkspaceId};
+use alertgate_core::ids::{DestinationId, IncidentId, MessageId, WebhookId, WorkspaceId};
 use alertgate_core::webhook::Webhook;
 use alertgate_core::Timestamp;
 
 use crate::crypto::{open_webhook, seal_webhook, SecretCipher};
 use crate::model::*;
+use crate::outbox::{
+    Attempt, AttemptOutcome, Claim, ClaimedMessage, Destination, OutboxMessage, OutboxStats,
+};
 use crate::{Result, Store, StoreError};
 
 pub use migrate::SCHEMA_VERSION;
@@ -581,6 +587,110 @@ impl Store for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
+        self.with_client(move |c| Box::pin(async move { ingest::preview(c, item, now).await }))
+            .await
+    }
+
+    async fn create_destination(&self, d: &Destination) -> Result<()> {
+        let (d, cipher) = (d.clone(), self.cipher.clone());
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::create_destination(c, &cipher, &d).await })
+        })
+        .await
+    }
+
+    async fn update_destination(&self, d: &Destination) -> Result<bool> {
+        let (d, cipher) = (d.clone(), self.cipher.clone());
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::update_destination(c, &cipher, &d).await })
+        })
+        .await
+    }
+
+    async fn delete_destination(&self, workspace: WorkspaceId, id: DestinationId) -> Result<bool> {
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::delete_destination(c, workspace, id).await })
+        })
+        .await
+    }
+
+    async fn get_destination(
+        &self,
+        workspace: WorkspaceId,
+        id: DestinationId,
+    ) -> Result<Option<Destination>> {
+        let cipher = self.cipher.clone();
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::get_destination(c, &cipher, workspace, id).await })
+        })
+        .await
+    }
+
+    async fn list_destinations(&self, workspace: WorkspaceId) -> Result<Vec<Destination>> {
+        let cipher = self.cipher.clone();
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::list_destinations(c, &cipher, workspace).await })
+        })
+        .await
+    }
+
+    async fn claim_due_events(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: usize,
+        owner: &str,
+    ) -> Result<Vec<ClaimedMessage>> {
+        let (owner, cipher) = (owner.to_string(), self.cipher.clone());
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::claim(c, &cipher, now, lease_ms, limit, &owner).await })
+        })
+        .await
+    }
+
+    async fn complete_event(
+        &self,
+        claim: &Claim,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> Result<bool> {
+        let (claim, attempt) = (claim.clone(), attempt.clone());
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::complete(c, &claim, &attempt, outcome).await })
+        })
+        .await
+    }
+
+    async fn list_incident_messages(
+        &self,
+        workspace: WorkspaceId,
+        incident: IncidentId,
+    ) -> Result<Option<Vec<OutboxMessage>>> {
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::incident_messages(c, workspace, incident).await })
+        })
+        .await
+    }
+
+    async fn retry_message(
+        &self,
+        workspace: WorkspaceId,
+        incident: IncidentId,
+        message: MessageId,
+        now: Timestamp,
+    ) -> Result<Option<OutboxMessage>> {
+        self.with_client(move |c| {
+            Box::pin(async move { outbox::retry(c, workspace, incident, message, now).await })
+        })
+        .await
+    }
+
+    async fn outbox_stats(&self, now: Timestamp) -> Result<OutboxStats> {
+        self.with_client(move |c| Box::pin(async move { outbox::stats(c, now).await }))
+            .await
     }
 }
 

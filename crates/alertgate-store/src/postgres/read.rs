@@ -11,7 +11,7 @@ use super::corrupt;
 use crate::model::*;
 use crate::Result;
 
-const INCIDENT_COLUMNS: &str = "id, workspace_id, webhook_id, title, severity, status, services, \
+pub(crate) const INCIDENT_COLUMNS: &str = "id, workspace_id, webhook_id, title, severity, status, services, \
      alert_count, occurrence_count, created_at, updated_at, acknowledged_at, resolved_at, platform, \
      description, source_url, correlated_alert_count, last_alert_at";
 
@@ -51,6 +51,45 @@ pub(crate) fn incident_from_row(r: &Row) -> Result<Incident> {
         source_url: r.try_get(15)?,
         correlated_alert_count: r.try_get(16)?,
         last_alert_at: Timestamp::from_millis(r.try_get(17)?),
+    })
+}
+
+pub(crate) const ALERT_COLUMNS: &str =
+    "id, incident_id, webhook_id, title, description, severity, \
+     raw_severity, services, status, dedup_key, source_url, occurrence_count, first_seen_at, \
+     last_seen_at, resolved_at, decision, delivery_id, payload";
+
+pub(crate) fn alert_from_row(r: &Row) -> Result<Alert> {
+    let status: &str = r.try_get(8)?;
+    Ok(Alert {
+        id: parse(r.try_get(0)?)?,
+        incident_id: parse(r.try_get(1)?)?,
+        webhook_id: parse(r.try_get(2)?)?,
+        title: r.try_get(3)?,
+        description: r.try_get(4)?,
+        severity: parse::<Severity>(r.try_get(5)?)?,
+        raw_severity: r.try_get(6)?,
+        services: json(r.try_get(7)?)?,
+        status: AlertStatus::parse(status).ok_or_else(|| corrupt(status))?,
+        dedup_key: r.try_get(9)?,
+        source_url: r.try_get(10)?,
+        occurrence_count: r.try_get(11)?,
+        first_seen_at: Timestamp::from_millis(r.try_get(12)?),
+        last_seen_at: Timestamp::from_millis(r.try_get(13)?),
+        resolved_at: ts(r.try_get(14)?),
+        decision: json(r.try_get(15)?)?,
+        delivery_id: parse(r.try_get(16)?)?,
+        payload: json(r.try_get(17)?)?,
+    })
+}
+
+/// A timeline entry from `SELECT at, kind, actor, detail`.
+pub(crate) fn timeline_from_row(r: &Row) -> Result<IncidentEvent> {
+    Ok(IncidentEvent {
+        at: Timestamp::from_millis(r.try_get(0)?),
+        kind: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        detail: json(r.try_get(3)?)?,
     })
 }
 
@@ -127,37 +166,16 @@ pub(crate) async fn get_incident(
     let id = id.to_string();
     let rows = c
         .query(
-            "SELECT id, incident_id, webhook_id, title, description, severity, raw_severity, services,
-                    status, dedup_key, source_url, occurrence_count, first_seen_at, last_seen_at,
-                    resolved_at, decision, delivery_id, payload
-             FROM alerts WHERE incident_id = $1 ORDER BY id LIMIT 1000",
+            &format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = $1 ORDER BY id LIMIT 1000"
+            ),
             &[&id],
         )
         .await?;
-    let mut alerts = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let status: &str = r.try_get(8)?;
-        alerts.push(Alert {
-            id: parse(r.try_get(0)?)?,
-            incident_id: parse(r.try_get(1)?)?,
-            webhook_id: parse(r.try_get(2)?)?,
-            title: r.try_get(3)?,
-            description: r.try_get(4)?,
-            severity: parse::<Severity>(r.try_get(5)?)?,
-            raw_severity: r.try_get(6)?,
-            services: json(r.try_get(7)?)?,
-            status: AlertStatus::parse(status).ok_or_else(|| corrupt(status))?,
-            dedup_key: r.try_get(9)?,
-            source_url: r.try_get(10)?,
-            occurrence_count: r.try_get(11)?,
-            first_seen_at: Timestamp::from_millis(r.try_get(12)?),
-            last_seen_at: Timestamp::from_millis(r.try_get(13)?),
-            resolved_at: ts(r.try_get(14)?),
-            decision: json(r.try_get(15)?)?,
-            delivery_id: parse(r.try_get(16)?)?,
-            payload: json(r.try_get(17)?)?,
-        });
-    }
+    let alerts = rows
+        .iter()
+        .map(alert_from_row)
+        .collect::<Result<Vec<_>>>()?;
     let rows = c
         .query(
             "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = $1
@@ -165,15 +183,10 @@ pub(crate) async fn get_incident(
             &[&id],
         )
         .await?;
-    let mut timeline = Vec::with_capacity(rows.len());
-    for r in &rows {
-        timeline.push(IncidentEvent {
-            at: Timestamp::from_millis(r.try_get(0)?),
-            kind: r.try_get(1)?,
-            actor: r.try_get(2)?,
-            detail: json(r.try_get(3)?)?,
-        });
-    }
+    let timeline = rows
+        .iter()
+        .map(timeline_from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok(Some(IncidentDetail {
         incident,
         alerts,

@@ -18,9 +18,10 @@ use alertgate_core::triage::{self, Action, OpenAlert};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
-use super::outbox::Outbox;
+use super::outbox::write as write_outbox;
 use crate::lifecycle::{self, outcome};
 use crate::model::*;
+use crate::outbox::Outbox;
 use crate::Result;
 
 pub(crate) fn ingest(
@@ -34,7 +35,7 @@ pub(crate) fn ingest(
     for item in items {
         results.push(ingest_one(&tx, &mut outbox, item, now)?);
     }
-    outbox.write(&tx, now)?;
+    write_outbox(outbox, &tx, now)?;
     tx.commit()?;
     Ok(results)
 }
@@ -494,7 +495,7 @@ pub(crate) fn incident_action(
         }
         let mut outbox = Outbox::default();
         set_incident_status(&tx, &mut outbox, incident, current, next, "api", now)?;
-        outbox.write(&tx, now)?;
+        write_outbox(outbox, &tx, now)?;
     }
     tx.commit()?;
     Ok(true)
