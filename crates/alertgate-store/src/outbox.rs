@@ -282,8 +282,21 @@ impl Outbox {
     }
 
     /// A timeline entry was written; those that announce an event are kept.
-    pub(crate) fn recorded(&mut self, incident: IncidentId, entry: IncidentEvent) {
-        if let Some(event) = EventType::for_timeline_kind(&entry.kind) {
+    pub(crate) fn recorded(
+        &mut self,
+        incident: IncidentId,
+        at: Timestamp,
+        kind: &str,
+        actor: &str,
+        detail: &Value,
+    ) {
+        if let Some(event) = EventType::for_timeline_kind(kind) {
+            let entry = IncidentEvent {
+                at,
+                kind: kind.to_string(),
+                actor: actor.to_string(),
+                detail: detail.clone(),
+            };
             self.pending.push((incident, event, entry));
         }
     }
@@ -683,19 +696,13 @@ mod tests {
     fn changes_of_one_type_in_one_transaction_become_one_event_per_incident() {
         let t = Timestamp::from_millis(1_700_000_000_000);
         let (a, b) = (IncidentId::new(t, 1), IncidentId::new(t, 2));
-        let entry = |kind: &str| IncidentEvent {
-            at: t,
-            kind: kind.into(),
-            actor: "source".into(),
-            detail: json!({}),
-        };
         let mut ob = Outbox::default();
-        ob.recorded(b, entry("alert_correlated"));
+        ob.recorded(b, t, "alert_correlated", "source", &json!({}));
         ob.opened(a, t, AlertId::new(t, 3), "db down");
-        ob.recorded(b, entry("severity_raised"));
-        ob.recorded(b, entry("note")); // announces nothing
-        ob.recorded(a, entry("acknowledged"));
-        ob.recorded(b, entry("alert_correlated"));
+        ob.recorded(b, t, "severity_raised", "source", &json!({}));
+        ob.recorded(b, t, "note", "source", &json!({})); // announces nothing
+        ob.recorded(a, t, "acknowledged", "source", &json!({}));
+        ob.recorded(b, t, "alert_correlated", "source", &json!({}));
         let groups = ob.into_groups();
         let shape: Vec<(IncidentId, Vec<(EventType, usize)>)> = groups
             .iter()

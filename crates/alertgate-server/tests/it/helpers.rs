@@ -104,6 +104,24 @@ pub async fn spawn_config(
     }
 }
 
+impl TestApp {
+    /// A server another process runs on `base`; `db` keeps its PostgreSQL database alive.
+    pub fn remote(
+        base: String,
+        database_url: Option<String>,
+        db: Option<Arc<TestDatabase>>,
+    ) -> TestApp {
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            server: None,
+            dir: tempfile::tempdir().unwrap(),
+            database_url,
+            _db: db,
+        }
+    }
+}
+
 pub fn manual_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(alertgate_core::Timestamp::from_millis(
         1_800_000_000_000,

@@ -434,15 +434,7 @@ async fn event(
         ],
     )
     .await?;
-    ob.recorded(
-        incident,
-        IncidentEvent {
-            at,
-            kind: kind.to_string(),
-            actor: actor.to_string(),
-            detail: detail.clone(),
-        },
-    );
+    ob.recorded(incident, at, kind, actor, detail);
     Ok(())
 }
 

@@ -334,15 +334,7 @@ fn event(
         "INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![incident.to_string(), at.as_millis(), kind, actor, json_text(detail)?])?;
-    ob.recorded(
-        incident,
-        IncidentEvent {
-            at,
-            kind: kind.to_string(),
-            actor: actor.to_string(),
-            detail: detail.clone(),
-        },
-    );
+    ob.recorded(incident, at, kind, actor, detail);
     Ok(())
 }
 
