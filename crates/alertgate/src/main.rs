@@ -77,10 +77,11 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "ALERTGATE_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Directory for the embedded database [default: ./alertgate-data].
+    /// Directory for the embedded database and the generated secret key [default: ./alertgate-data].
     #[arg(long, env = "ALERTGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://PATH [default: the embedded database in the data directory].
+    /// Database URL: postgres://USER:PASSWORD@HOST:PORT/DB (several nodes share it) or sqlite://PATH
+    /// [default: the embedded SQLite database in the data directory].
     #[arg(long, env = "ALERTGATE_DATABASE_URL")]
     database_url: Option<String>,
     /// URL clients reach this server at, used in the intake URLs shown to users
@@ -290,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);
-            let store = alertgate_server::open_store(&config)?;
+            let store = alertgate_server::open_store(&config).await?;
             let server = alertgate_server::start(config, store, Runtime::default()).await?;
             if let Some(token) = &server.generated_admin_token {
                 println!(
@@ -303,7 +304,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);
-            alertgate_server::open_store(&config).context("migrating")?;
+            alertgate_server::migrate(&config)
+                .await
+                .context("migrating")?;
             println!("database schema is up to date");
             Ok(())
         }

@@ -16,6 +16,8 @@ mod metrics;
 mod outbox;
 mod overload;
 mod platforms_http;
+mod proxy;
+mod several_nodes;
 mod sns_http;
 mod support;
 mod ui;
