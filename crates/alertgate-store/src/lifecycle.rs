@@ -89,8 +89,12 @@ pub(crate) fn status_event(current: IncidentStatus, next: IncidentStatus) -> (&'
     (kind, json!({ "from": current, "to": next }))
 }
 
-/// An incident after a correlated alert joined it: its services (a sorted set) and severity
-/// (raised, never lowered), and the timeline entries to add.
+/// An incident lists at most this many services: a burst of alerts that each name a new service
+/// must not grow one row (rewritten on every join) without bound.
+pub(crate) const MAX_INCIDENT_SERVICES: usize = 100;
+
+/// An incident after a correlated alert joined it: its services (a sorted set of at most
+/// [`MAX_INCIDENT_SERVICES`]) and severity (raised, never lowered), and the timeline entries to add.
 pub(crate) struct Joined {
     pub services: Vec<String>,
     pub severity: Severity,
@@ -103,9 +107,12 @@ pub(crate) fn join(
     alert: &NormalizedAlert,
     decision: &Decision,
 ) -> Joined {
-    services.extend(alert.services.iter().cloned());
-    services.sort();
-    services.dedup();
+    if services.len() < MAX_INCIDENT_SERVICES {
+        services.extend(alert.services.iter().cloned());
+        services.sort();
+        services.dedup();
+        services.truncate(MAX_INCIDENT_SERVICES);
+    }
     let new = severity.max(alert.severity);
     let mut events = vec![(
         "alert_correlated",
@@ -124,6 +131,40 @@ pub(crate) fn join(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_incidents_services_stay_bounded() {
+        let alert = |svc: &str| NormalizedAlert {
+            title: "t".into(),
+            description: None,
+            severity: Severity::Low,
+            raw_severity: None,
+            services: vec![svc.to_string()],
+            status: alertgate_core::AlertStatus::Firing,
+            dedup_key: "k".into(),
+            dedup_key_custom: false,
+            source_url: None,
+            payload: Value::Null,
+        };
+        let mut services = Vec::new();
+        for i in 0..250 {
+            services = join(
+                Severity::Low,
+                services,
+                &alert(&format!("svc-{i:03}")),
+                &Decision::Created,
+            )
+            .services;
+        }
+        assert_eq!(services.len(), MAX_INCIDENT_SERVICES);
+        let joined = join(
+            Severity::Low,
+            vec!["b".into()],
+            &alert("a"),
+            &Decision::Created,
+        );
+        assert_eq!(joined.services, vec!["a", "b"]);
+    }
 
     #[test]
     fn an_incident_resolves_when_no_alert_is_firing_or_acknowledged() {

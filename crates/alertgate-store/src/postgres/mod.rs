@@ -298,6 +298,16 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn pool_state(&self) -> Option<crate::PoolState> {
+        let s = self.pool.status();
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Some(crate::PoolState {
+            connections: clamp(s.size),
+            idle: clamp(s.available),
+            max: clamp(s.max_size),
+        })
+    }
+
     async fn ping(&self) -> Result<()> {
         self.with_client(|c| {
             Box::pin(async move {
