@@ -622,6 +622,33 @@ mod tests {
         );
     }
 
+    /// Secrets for the README's example, each in the form its key needs.
+    struct Deployment;
+
+    impl SecretSource for Deployment {
+        fn env(&self, name: &str) -> Option<String> {
+            Some(match name {
+                "SLACK_WEBHOOK_URL" => "https://hooks.slack.com/services/T0/B0/abcdef".into(),
+                "RCA_SIGNING_SECRET" => "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+                _ => format!("secret-of-{name}"),
+            })
+        }
+        fn file(&self, path: &Path) -> std::io::Result<String> {
+            Ok(format!("secret-in-{}\n", path.display()))
+        }
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_declarations_file() {
+        let readme = include_str!("../../../../../README.md");
+        let start = readme.find("# declarations.toml\n").unwrap();
+        let end = start + readme[start..].find("```").unwrap();
+        let d = Declarations::parse(&readme[start..end], &Deployment).unwrap();
+        assert_eq!(d.webhooks.len(), 2);
+        assert_eq!(d.destinations.len(), 2);
+        assert!(d.correlation.is_some());
+    }
+
     #[test]
     fn a_webhook_without_secret_auth_takes_no_secret() {
         let err = Declarations::parse(

@@ -106,18 +106,8 @@ pub fn plan(decl: &Declarations, current: &Current, prune: bool) -> Result<Plan,
     if let Some(desired) = &decl.correlation {
         steps.push(correlation_step(desired, &current.correlation)?);
     }
-    for d in &decl.destinations {
-        steps.push(destination_step(
-            d,
-            find(&current.destinations, "destination", &d.name)?,
-        )?);
-    }
-    for w in &decl.webhooks {
-        steps.push(webhook_step(
-            w,
-            find(&current.webhooks, "webhook", &w.name)?,
-        )?);
-    }
+    // Undeclared destinations go first: a workspace has one investigation endpoint, so renaming
+    // it in the file (with --prune) must free its place before the new one is created.
     let declared_destinations: Vec<&str> =
         decl.destinations.iter().map(|d| d.name.as_str()).collect();
     for d in &current.destinations {
@@ -129,6 +119,18 @@ pub fn plan(decl: &Declarations, current: &Current, prune: bool) -> Result<Plan,
                 prune,
             ));
         }
+    }
+    for d in &decl.destinations {
+        steps.push(destination_step(
+            d,
+            find(&current.destinations, "destination", &d.name)?,
+        )?);
+    }
+    for w in &decl.webhooks {
+        steps.push(webhook_step(
+            w,
+            find(&current.webhooks, "webhook", &w.name)?,
+        )?);
     }
     let declared_webhooks: Vec<&str> = decl.webhooks.iter().map(|w| w.name.as_str()).collect();
     for w in &current.webhooks {
