@@ -490,3 +490,26 @@ fn serve_apply_declares_at_start_and_a_webhook_keeps_its_intake_url_across_resta
         stderr(&broken)
     );
 }
+
+#[test]
+fn a_refusal_by_the_server_stops_applying_and_says_which_object() {
+    let s = Setup::new(&format!(
+        "{DECLARATIONS}\n[[destination]]\nkind = \"webhook\"\nname = \"bad\"\nurl = \"ftp://127.0.0.1/x\"\n"
+    ));
+    let refused = s.run(&["apply", &s.file], SECRET);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("creating destination `bad`"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        stdout(&refused).contains("Applying stopped at the first error"),
+        "{}",
+        stdout(&refused)
+    );
+    assert!(
+        s.webhook_names().is_empty(),
+        "webhooks come after destinations"
+    );
+}

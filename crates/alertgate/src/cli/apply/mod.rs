@@ -54,8 +54,11 @@ pub async fn run(conn: &Connection, args: ApplyArgs) -> Result<(), CliError> {
             error,
         }) => (plan, Some(error)),
     };
-    let report = report(&plan, args.dry_run);
-    emit(conn.output, &report, |_| print_plan(&plan, args.dry_run));
+    let mut report = report(&plan, args.dry_run);
+    report["failed"] = json!(failure.is_some());
+    emit(conn.output, &report, |_| {
+        print_plan(&plan, args.dry_run, failure.is_some())
+    });
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
@@ -167,7 +170,7 @@ fn report(plan: &Plan, dry_run: bool) -> Value {
 }
 
 /// The plan for people: one line per object, one indented line per changing field.
-pub fn print_plan(plan: &Plan, dry_run: bool) {
+pub fn print_plan(plan: &Plan, dry_run: bool, failed: bool) {
     for line in plan_lines(plan) {
         println!("{line}");
     }
@@ -178,7 +181,9 @@ pub fn print_plan(plan: &Plan, dry_run: bool) {
         plan.count(Action::Unchanged),
         plan.count(Action::Delete),
     );
-    if dry_run {
+    if failed {
+        println!("\nPlan: {summary}. Applying stopped at the first error (below); the steps before it were applied.");
+    } else if dry_run {
         println!("\nDry run: {summary}. Nothing was changed.");
     } else if plan.is_noop() {
         println!("\nNothing to do: the server matches the file.");
