@@ -16,7 +16,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for the embedded database (and, later, generated keys).
     pub data_dir: PathBuf,
-    /// `sqlite://PATH`; none = `<data_dir>/alertgate.db`.
+    /// `postgres://…` (several nodes), `sqlite://PATH`; none = `<data_dir>/alertgate.db`.
     pub database_url: Option<String>,
     /// Base URL clients reach this server at, for the intake URLs shown to users.
     pub public_url: Option<String>,

@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use alertgate_store::crypto::SecretCipher;
+use alertgate_store::postgres::{self, PostgresStore};
 use alertgate_store::sqlite::SqliteStore;
 use alertgate_store::Store;
 
@@ -65,23 +66,67 @@ pub use state::AppState;
 /// The setting that holds the SHA-256 of the admin token.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
 
-/// Open the store a config names: `sqlite://PATH`, or the embedded default under the data dir.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let path = match config.database_url.as_deref() {
-        None | Some("") => config.data_dir.join("alertgate.db"),
-        Some(url) => match url.strip_prefix("sqlite://") {
+/// Open the store a config names, by the URL's scheme: `postgres://…` (or `postgresql://…`) for
+/// PostgreSQL, shared by several nodes; `sqlite://PATH`, or no URL for the embedded database under
+/// the data directory. Either way the schema is migrated before this returns, and the secret key
+/// is checked against the one the database's secrets were encrypted with.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let cipher = secret_cipher(config)?;
+    let store = open_engine(config, cipher.clone()).await?;
+    check_secret_key(store.as_ref(), &cipher).await?;
+    Ok(store)
+}
+
+/// Create or upgrade the schema of the database a config names (`alertgate migrate`). Needs no
+/// secret key: nothing is encrypted or decrypted.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let unused =
+        SecretCipher::from_base64(&SecretCipher::generate_key()).map_err(|e| anyhow::anyhow!(e))?;
+    open_engine(config, unused).await.map(drop)
+}
+
+async fn open_engine(config: &Config, cipher: SecretCipher) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url.as_deref().unwrap_or("");
+    if postgres::is_postgres_url(url) {
+        let shown = postgres::redact_url(url);
+        let store = PostgresStore::open(url, cipher)
+            .await
+            .with_context(|| format!("opening the PostgreSQL database at {shown}"))?;
+        tracing::info!(database = %shown, "using PostgreSQL");
+        return Ok(Arc::new(store));
+    }
+    let path = match url {
+        "" => config.data_dir.join("alertgate.db"),
+        url => match url.strip_prefix("sqlite://") {
             Some(path) => path.into(),
             None => anyhow::bail!(
-                "unsupported database URL scheme in `{}` (expected sqlite://PATH)",
+                "unsupported database URL scheme in `{}` (expected postgres://… or sqlite://PATH)",
                 url.split(':').next().unwrap_or("")
             ),
         },
     };
-    let cipher = secret_cipher(config)?;
     let store = SqliteStore::open(&path, cipher)
         .with_context(|| format!("opening the database at {}", path.display()))?;
     tracing::info!(path = %path.display(), "using the embedded SQLite database");
     Ok(Arc::new(store))
+}
+
+/// The setting that proves which key the database's secrets are encrypted with.
+const KEY_CHECK_SETTING: &str = "secret_key_check";
+
+/// Refuse to start with a key that cannot read the database's secrets: with several nodes, every
+/// node needs the same `ALERTGATE_SECRET_KEY`, and a node with a key of its own would otherwise
+/// fail on every webhook another node created.
+async fn check_secret_key(store: &dyn Store, cipher: &SecretCipher) -> anyhow::Result<()> {
+    let sealed = cipher.encrypt("alertgate", KEY_CHECK_SETTING)?;
+    let in_force = store.init_setting(KEY_CHECK_SETTING, &sealed).await?;
+    if cipher.decrypt(&in_force, KEY_CHECK_SETTING).is_err() {
+        anyhow::bail!(
+            "this node's secret key is not the one the database's secrets are encrypted with: \
+             set ALERTGATE_SECRET_KEY to the same key on every node"
+        );
+    }
+    Ok(())
 }
 
 /// The key that encrypts secrets at rest: `secret_key` from the config, else the key file in the

@@ -10,7 +10,9 @@
 //!   credentials are even looked at, so guessing secrets is slow and cheap to refuse.
 //!
 //! Limits are per node: with several nodes behind a load balancer a webhook can get at most
-//! `nodes × limit` requests per hour through (see the PostgreSQL notes in the README).
+//! `nodes × limit` requests per hour through, and each node at most `limit` (tested in
+//! `tests/it/several_nodes.rs`; see "Running several nodes" in the README). Exact limits would
+//! put a database round trip (and a hot row) in front of every alert; the bound is the trade.
 //! Time comes from the injected [`Clock`], so tests move it instead of sleeping.
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! Webhook configuration as the intake path needs it: looked up by URL token, with the mapping
 //! compiled, cached per node for a bounded time (`webhook_cache_ttl_ms`) and dropped immediately
-//! when this node changes the webhook.
+//! when this node changes the webhook. With several nodes on one database, a change made through
+//! another node is seen here within that TTL (plus the time of one lookup).
 
 use std::sync::Arc;
 

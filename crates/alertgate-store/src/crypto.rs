@@ -7,6 +7,9 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
+use alertgate_core::auth::Secret;
+use alertgate_core::webhook::Webhook;
+
 use crate::StoreError;
 
 const PREFIX: &str = "enc:v1:";
@@ -88,6 +91,30 @@ impl SecretCipher {
         String::from_utf8(plain)
             .map_err(|_| StoreError::Corrupt("a decrypted secret is not UTF-8".into()))
     }
+}
+
+/// A webhook as stored: JSON with its secrets encrypted, bound to its id.
+pub(crate) fn seal_webhook(cipher: &SecretCipher, w: &Webhook) -> Result<String, StoreError> {
+    let owner = w.id.to_string();
+    let mut stored = w.clone();
+    stored.secrets = w
+        .secrets
+        .iter()
+        .map(|s| cipher.encrypt(s.expose(), &owner).map(Secret::new))
+        .collect::<Result<_, _>>()?;
+    serde_json::to_string(&stored).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// A stored webhook, its secrets decrypted.
+pub(crate) fn open_webhook(cipher: &SecretCipher, s: &str) -> Result<Webhook, StoreError> {
+    let mut w: Webhook = serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let owner = w.id.to_string();
+    w.secrets = w
+        .secrets
+        .iter()
+        .map(|s| cipher.decrypt(s.expose(), &owner).map(Secret::new))
+        .collect::<Result<_, _>>()?;
+    Ok(w)
 }
 
 #[cfg(test)]

@@ -9,10 +9,18 @@
 //! workers claim and settle their deliveries through `claim_due_events` / `complete_event`.
 //!
 //! Everything else (configuration, read models) is ordinary async CRUD.
+//!
+//! Two engines implement the trait, each owning its migrations (`migrations/<engine>/`):
+//! [`sqlite`] (embedded, the default) and [`postgres`] (several nodes on one database; its module
+//! docs say how nodes agree). They share the engine-independent rules of the ingest transaction
+//! (`lifecycle`) and the sealing of secrets ([`crypto`]); `tests/conformance.rs` runs the same
+//! cases against both.
 
 pub mod crypto;
+mod lifecycle;
 pub mod model;
 pub mod outbox;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;

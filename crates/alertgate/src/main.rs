@@ -1,6 +1,6 @@
 //! The `alertgate` command: `serve` runs the gateway, `migrate` prepares the database,
-//! `check-config` validates a configuration file, and the admin commands (`webhook`, `send-test`,
-//! `incidents`) speak to a running server (see [`cli`]).
+//! `check-config` validates a configuration or declarations file, and the admin commands
+//! (`webhook`, `send-test`, `incidents`, `apply`) speak to a running server (see [`cli`]).
 
 mod cli;
 
@@ -31,10 +31,20 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ServeArgs),
-    /// Check a server configuration file (TOML) without starting anything.
+    /// Check a server configuration file, or a declarations file for `apply`, without starting
+    /// anything (a file with `[[webhook]]`, `[[destination]]` or `[correlation]` is a
+    /// declarations file).
     CheckConfig {
-        /// The file, as given to `serve --config`.
+        /// The file, as given to `serve --config` or to `apply`.
         file: PathBuf,
+    },
+    /// Make the server's webhooks, destinations and workspace correlation rules match a
+    /// declarations file (TOML); `--dry-run` prints the difference only.
+    Apply {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(flatten)]
+        args: cli::apply::ApplyArgs,
     },
     /// Manage webhooks on a running server.
     Webhook {
@@ -77,10 +87,11 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "ALERTGATE_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Directory for the embedded database [default: ./alertgate-data].
+    /// Directory for the embedded database and the generated secret key [default: ./alertgate-data].
     #[arg(long, env = "ALERTGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://PATH [default: the embedded database in the data directory].
+    /// Database URL: postgres://USER:PASSWORD@HOST:PORT/DB (several nodes share it) or sqlite://PATH
+    /// [default: the embedded SQLite database in the data directory].
     #[arg(long, env = "ALERTGATE_DATABASE_URL")]
     database_url: Option<String>,
     /// URL clients reach this server at, used in the intake URLs shown to users
@@ -119,6 +130,10 @@ struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     allow_insecure_destinations: bool,
+    /// Apply this declarations file (see `alertgate apply`) to the default workspace once the
+    /// server listens; needs --admin-token. Nothing is pruned. The server stops if it fails.
+    #[arg(long, env = "ALERTGATE_APPLY")]
+    apply: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -216,8 +231,32 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
-/// Validate a configuration file the way `serve --config FILE` would read it.
+/// Whether `file` is a declarations file (for `apply`) rather than a server configuration.
+fn is_declarations(file: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return false;
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    ["webhook", "destination", "correlation"]
+        .iter()
+        .any(|k| table.contains_key(*k))
+}
+
+/// Validate a configuration file the way `serve --config FILE` would read it, or a declarations
+/// file the way `apply` would.
 fn check_config(file: PathBuf) -> anyhow::Result<()> {
+    if is_declarations(&file) {
+        let decl =
+            cli::apply::declarations::Declarations::load(&file).map_err(|e| anyhow::anyhow!(e))?;
+        println!(
+            "{}: OK (declarations: {})",
+            file.display(),
+            cli::apply::describe(&decl)
+        );
+        return Ok(());
+    }
     let args = ServeArgs {
         config: Some(file.clone()),
         listen: None,
@@ -232,6 +271,7 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         allow_insecure_destinations: false,
         request_timeout_ms: None,
         max_concurrent_requests: None,
+        apply: None,
     };
     let (config, _) = args.resolve()?;
     config
@@ -239,8 +279,12 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         .validate()
         .map_err(|e| anyhow::anyhow!("{}: outbox: {e}", file.display()))?;
     if let Some(url) = config.database_url.as_deref() {
-        if !url.is_empty() && !url.starts_with("sqlite://") {
-            anyhow::bail!("{}: database_url must be sqlite://PATH", file.display());
+        let known = ["sqlite://", "postgres://", "postgresql://"];
+        if !url.is_empty() && !known.iter().any(|p| url.starts_with(p)) {
+            anyhow::bail!(
+                "{}: database_url must be sqlite://PATH or postgres://…",
+                file.display()
+            );
         }
     }
     if let Some(key) = &config.secret_key {
@@ -260,6 +304,37 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         config.base_url()
     );
     Ok(())
+}
+
+/// `serve --apply`: apply the declarations through this server's own API, as `alertgate apply`
+/// would, before it announces that it listens.
+async fn apply_at_start(
+    addr: SocketAddr,
+    token: Secret,
+    decl: &cli::apply::declarations::Declarations,
+) -> anyhow::Result<()> {
+    let mut local = addr;
+    if local.ip().is_unspecified() {
+        local.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let client =
+        cli::client::ApiClient::new(&format!("http://{local}"), Some(token.expose().to_string()))
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    match cli::apply::apply(&client, decl, false, false).await {
+        Ok(plan) => {
+            for line in cli::apply::plan_lines(&plan) {
+                tracing::info!("apply: {line}");
+            }
+            Ok(())
+        }
+        Err(failed) => Err(anyhow::anyhow!(
+            "applying the declarations: {}",
+            failed.error.message
+        )),
+    }
 }
 
 /// Admin commands end with their own exit codes (see [`cli`]).
@@ -287,15 +362,37 @@ async fn main() -> anyhow::Result<()> {
         Command::Webhook { conn, command } => finish(cli::webhook(&conn, command).await),
         Command::SendTest { conn, args } => finish(cli::send_test::run(&conn, args).await),
         Command::Incidents { conn, command } => finish(cli::incidents(&conn, command).await),
+        Command::Apply { conn, args } => finish(cli::apply::run(&conn, args).await),
         Command::Serve(args) => {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);
-            let store = alertgate_server::open_store(&config)?;
+            // Checked before anything starts: a file that cannot be applied stops the start.
+            let declarations = match &args.apply {
+                None => None,
+                Some(file) => {
+                    let decl = cli::apply::declarations::Declarations::load(file)
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let Some(token) = config.admin_token.clone() else {
+                        anyhow::bail!(
+                            "--apply needs the admin token: set --admin-token or ALERTGATE_ADMIN_TOKEN"
+                        );
+                    };
+                    Some((decl, token))
+                }
+            };
+            let store = alertgate_server::open_store(&config).await?;
             let server = alertgate_server::start(config, store, Runtime::default()).await?;
             if let Some(token) = &server.generated_admin_token {
                 println!(
                     "\nalertgate created an admin API token. It is shown only this once; keep it safe:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /api/v1, or set ALERTGATE_ADMIN_TOKEN to choose your own.\n"
                 );
+            }
+            if let Some((decl, token)) = declarations {
+                if let Err(e) = apply_at_start(server.addr, token, &decl).await {
+                    tracing::error!(error = %e, "applying the declarations failed; stopping");
+                    server.shutdown().await?;
+                    anyhow::bail!(e);
+                }
             }
             println!("alertgate listening on http://{}", server.addr);
             server.run_until(shutdown_signal()).await
@@ -303,7 +400,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let (config, log_format) = args.resolve()?;
             init_logging(log_format);
-            alertgate_server::open_store(&config).context("migrating")?;
+            alertgate_server::migrate(&config)
+                .await
+                .context("migrating")?;
             println!("database schema is up to date");
             Ok(())
         }

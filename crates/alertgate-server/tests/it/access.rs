@@ -375,16 +375,17 @@ async fn api_keys_are_shown_once_stored_hashed_and_revocable() {
         !list.to_string().contains(&key.key),
         "the key is never shown again"
     );
-    let db = std::fs::read(app.dir.path().join("alertgate.db")).unwrap();
-    let wal = std::fs::read(app.dir.path().join("alertgate.db-wal")).unwrap_or_default();
-    for bytes in [&db, &wal] {
-        assert!(
-            !bytes
-                .windows(key.key.len())
-                .any(|w| w == key.key.as_bytes()),
-            "stored only as a hash"
-        );
-    }
+    let stored = app.stored_bytes().await;
+    assert!(
+        String::from_utf8_lossy(&stored).contains("viewer key"),
+        "read the database"
+    );
+    assert!(
+        !stored
+            .windows(key.key.len())
+            .any(|w| w == key.key.as_bytes()),
+        "stored only as a hash"
+    );
     let (s, _) = app
         .call(
             "DELETE",
@@ -643,13 +644,14 @@ async fn unauthenticated_floods_do_not_spend_the_budget_and_repeated_failures_ar
 async fn webhook_secrets_are_encrypted_at_rest_with_a_private_key_file() {
     let app = spawn_app().await;
     let hook = app.generic_webhook().await;
-    let db = std::fs::read(app.dir.path().join("alertgate.db")).unwrap();
-    let wal = std::fs::read(app.dir.path().join("alertgate.db-wal")).unwrap_or_default();
-    for bytes in [&db, &wal] {
-        assert!(!bytes
-            .windows(hook.secret.len())
-            .any(|w| w == hook.secret.as_bytes()));
-    }
+    let stored = app.stored_bytes().await;
+    assert!(
+        String::from_utf8_lossy(&stored).contains(&hook.id),
+        "read the database"
+    );
+    assert!(!stored
+        .windows(hook.secret.len())
+        .any(|w| w == hook.secret.as_bytes()));
     let key_file = app.dir.path().join("secret.key");
     #[cfg(unix)]
     {

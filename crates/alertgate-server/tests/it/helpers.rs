@@ -1,6 +1,12 @@
 //! `spawn_app()`: the real server on 127.0.0.1:0 with a temporary database. Readiness needs no
 //! sleeping: `start` returns after the listener is bound.
+//!
+//! The engine comes from the environment: by default SQLite in the test's directory; with
+//! `ALERTGATE_TEST_DATABASE_URL=postgres://…` a fresh PostgreSQL database of the test's own
+//! (see alertgate-testdb), remembered in the test's directory so that a restart on the same
+//! directory finds the same database. Every test runs unchanged on either engine.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -8,6 +14,7 @@ use serde_json::{json, Value};
 use alertgate_core::auth::Secret;
 use alertgate_server::clock::ManualClock;
 use alertgate_server::{Clock, Config, RunningServer, Runtime};
+use alertgate_testdb::TestDatabase;
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -16,6 +23,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub server: Option<RunningServer>,
     pub dir: tempfile::TempDir,
+    /// `postgres://…` when the test runs on PostgreSQL.
+    pub database_url: Option<String>,
+    /// Keeps the PostgreSQL database of this test alive; it is dropped with the last app on it.
+    _db: Option<Arc<TestDatabase>>,
 }
 
 pub struct Hook {
@@ -47,9 +58,39 @@ pub async fn spawn_with(runtime: Runtime) -> TestApp {
     spawn_in(dir, runtime).await
 }
 
+/// The database URL for a server in `dir`: none (SQLite in `dir`) unless the run is on
+/// PostgreSQL, where the first call creates a database and later calls for the same directory
+/// find it again.
+pub async fn database_for(dir: &Path) -> (Option<String>, Option<Arc<TestDatabase>>) {
+    let Some(admin) = alertgate_testdb::engine_url() else {
+        return (None, None);
+    };
+    let remembered = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return (Some(url), None);
+    }
+    let db = TestDatabase::create(&admin).await;
+    std::fs::write(&remembered, &db.url).unwrap();
+    (Some(db.url.clone()), Some(Arc::new(db)))
+}
+
 pub async fn spawn_in(dir: tempfile::TempDir, runtime: Runtime) -> TestApp {
-    let config = config(dir.path());
-    let store = alertgate_server::open_store(&config).unwrap();
+    let (database_url, db) = database_for(dir.path()).await;
+    let config = Config {
+        database_url: database_url.clone(),
+        ..config(dir.path())
+    };
+    spawn_config(config, dir, runtime, db).await
+}
+
+pub async fn spawn_config(
+    config: Config,
+    dir: tempfile::TempDir,
+    runtime: Runtime,
+    db: Option<Arc<TestDatabase>>,
+) -> TestApp {
+    let database_url = config.database_url.clone();
+    let store = alertgate_server::open_store(&config).await.unwrap();
     let server = alertgate_server::start(config, store, runtime)
         .await
         .unwrap();
@@ -58,6 +99,26 @@ pub async fn spawn_in(dir: tempfile::TempDir, runtime: Runtime) -> TestApp {
         client: reqwest::Client::new(),
         server: Some(server),
         dir,
+        database_url,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// A server another process runs on `base`; `db` keeps its PostgreSQL database alive.
+    pub fn remote(
+        base: String,
+        database_url: Option<String>,
+        db: Option<Arc<TestDatabase>>,
+    ) -> TestApp {
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            server: None,
+            dir: tempfile::tempdir().unwrap(),
+            database_url,
+            _db: db,
+        }
     }
 }
 
@@ -176,6 +237,40 @@ impl TestApp {
         body["items"].as_array().unwrap().clone()
     }
 
+    /// Every byte the database holds, for tests that look for what must not be stored: the
+    /// SQLite files, or every row of every table as text on PostgreSQL.
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        let Some(url) = &self.database_url else {
+            let mut out = std::fs::read(self.dir.path().join("alertgate.db")).unwrap();
+            out.extend(std::fs::read(self.dir.path().join("alertgate.db-wal")).unwrap_or_default());
+            return out;
+        };
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let tables = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for t in tables {
+            let table: String = t.get(0);
+            let row = client
+                .query_one(
+                    &format!("SELECT COALESCE(string_agg(t::text, E'\\n'), '') FROM {table} t"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            out.extend(row.get::<_, String>(0).into_bytes());
+        }
+        out
+    }
+
     pub async fn stop(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await.unwrap();
@@ -194,19 +289,15 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
     );
 }
 
-/// The real server with a config adjusted by `adjust` (timeouts, queue sizes, limits).
+/// The real server with a config adjusted by `adjust` (timeouts, queue sizes, limits), on the
+/// engine the test run uses.
 pub async fn spawn_configured(runtime: Runtime, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+    let (database_url, db) = database_for(dir.path()).await;
+    let mut config = Config {
+        database_url,
+        ..config(dir.path())
+    };
     adjust(&mut config);
-    let store = alertgate_server::open_store(&config).unwrap();
-    let server = alertgate_server::start(config, store, runtime)
-        .await
-        .unwrap();
-    TestApp {
-        base: format!("http://{}", server.addr),
-        client: reqwest::Client::new(),
-        server: Some(server),
-        dir,
-    }
+    spawn_config(config, dir, runtime, db).await
 }

@@ -55,13 +55,15 @@ async fn acknowledged_alerts_survive_a_restart_and_in_flight_requests_are_answer
 #[tokio::test]
 async fn the_admin_token_is_generated_once_when_none_is_configured() {
     let dir = tempfile::tempdir().unwrap();
+    let (database_url, _db) = database_for(dir.path()).await;
     let mut config = alertgate_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
+        database_url,
         ..Default::default()
     };
     config.admin_token = None;
-    let store = alertgate_server::open_store(&config).unwrap();
+    let store = alertgate_server::open_store(&config).await.unwrap();
     let first = alertgate_server::start(config.clone(), store, Runtime::default())
         .await
         .unwrap();
@@ -81,7 +83,7 @@ async fn the_admin_token_is_generated_once_when_none_is_configured() {
     assert_eq!(ok.status(), 200);
     first.shutdown().await.unwrap();
 
-    let store = alertgate_server::open_store(&config).unwrap();
+    let store = alertgate_server::open_store(&config).await.unwrap();
     let second = alertgate_server::start(config, store, Runtime::default())
         .await
         .unwrap();

@@ -17,6 +17,8 @@ mod openapi;
 mod outbox;
 mod overload;
 mod platforms_http;
+mod proxy;
+mod several_nodes;
 mod sns_http;
 mod support;
 mod ui;

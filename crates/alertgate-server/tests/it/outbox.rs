@@ -150,16 +150,12 @@ fn outbox_config(dir: &Path, allow_insecure: bool, max_attempts: u32) -> Config 
 }
 
 async fn spawn_outbox(dir: tempfile::TempDir, config: Config) -> TestApp {
-    let store = alertgate_server::open_store(&config).unwrap();
-    let server = alertgate_server::start(config, store, Runtime::default())
-        .await
-        .unwrap();
-    TestApp {
-        base: format!("http://{}", server.addr),
-        client: reqwest::Client::new(),
-        server: Some(server),
-        dir,
-    }
+    let (database_url, db) = database_for(dir.path()).await;
+    let config = Config {
+        database_url,
+        ..config
+    };
+    spawn_config(config, dir, Runtime::default(), db).await
 }
 
 async fn spawn_insecure() -> TestApp {
@@ -885,8 +881,13 @@ async fn child_server() {
     ) else {
         return;
     };
-    let config = outbox_config(Path::new(&dir), true, 1_000);
-    let store = alertgate_server::open_store(&config).unwrap();
+    // On PostgreSQL, the parent test created the database and left its URL in the directory.
+    let (database_url, _) = database_for(Path::new(&dir)).await;
+    let config = Config {
+        database_url,
+        ..outbox_config(Path::new(&dir), true, 1_000)
+    };
+    let store = alertgate_server::open_store(&config).await.unwrap();
     let server = alertgate_server::start(config, store, Runtime::default())
         .await
         .unwrap();
@@ -920,6 +921,8 @@ async fn pending_events_survive_a_sigkill_and_are_delivered_after_a_restart_to_t
     }
     let dir = tempfile::tempdir().unwrap();
     let addr_file = dir.path().join("addr");
+    // Created here, so that it outlives the child and the restarted server.
+    let (database_url, db) = database_for(dir.path()).await;
     let mut child = ChildServer(
         Command::new(std::env::current_exe().unwrap())
             .args([
@@ -946,12 +949,7 @@ async fn pending_events_survive_a_sigkill_and_are_delivered_after_a_restart_to_t
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let base = format!("http://{}", addr.expect("the child server started"));
-    let child_app = TestApp {
-        base: base.clone(),
-        client: reqwest::Client::new(),
-        server: None,
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let child_app = TestApp::remote(base.clone(), database_url, db);
 
     // The default workspace, through the child's API.
     let rca = child_app

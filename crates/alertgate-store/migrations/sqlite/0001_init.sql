@@ -40,6 +40,8 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_workspace ON incidents (workspace_id, id);
 -- Correlation looks for recent unresolved incidents of a workspace.
 CREATE INDEX incidents_open ON incidents (workspace_id, last_alert_at) WHERE status <> 'resolved';
+-- …and, for webhook-scoped correlation, the recent unresolved incidents of one webhook.
+CREATE INDEX incidents_open_webhook ON incidents (webhook_id, last_alert_at) WHERE status <> 'resolved';
 
 -- State changes of an incident (its creation is the incident row itself).
 CREATE TABLE incident_events (

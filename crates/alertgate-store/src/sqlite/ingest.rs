@@ -10,7 +10,6 @@
 //!   reopen) — a mere repeat of a firing alert does not undo a person's acknowledgement.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde_json::json;
 
 use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
 use alertgate_core::correlation::{self, Candidate, Incoming};
@@ -19,8 +18,10 @@ use alertgate_core::triage::{self, Action, OpenAlert};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
-use super::outbox::Outbox;
+use super::outbox::write as write_outbox;
+use crate::lifecycle::{self, outcome};
 use crate::model::*;
+use crate::outbox::Outbox;
 use crate::Result;
 
 pub(crate) fn ingest(
@@ -34,7 +35,7 @@ pub(crate) fn ingest(
     for item in items {
         results.push(ingest_one(&tx, &mut outbox, item, now)?);
     }
-    outbox.write(&tx, now)?;
+    write_outbox(outbox, &tx, now)?;
     tx.commit()?;
     Ok(results)
 }
@@ -63,18 +64,8 @@ fn ingest_one(
     for alert in &item.alerts {
         outcomes.push(triage_alert(tx, ob, &item, alert, now)?);
     }
-    let (status_code, outcome) = match &item.delivery.error {
-        Some(e) => (e.status_code, e.code.clone()),
-        None if outcomes.iter().any(|o| o.decision == Decision::Created) => {
-            (201, "created".to_string())
-        }
-        None => (
-            200,
-            outcomes
-                .first()
-                .map_or_else(|| "ignored".to_string(), |o| o.status.clone()),
-        ),
-    };
+    let (status_code, outcome) =
+        lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
     let d = &item.delivery;
     tx.prepare_cached(
         "INSERT INTO deliveries (id, webhook_id, workspace_id, received_at, source_addr, method,
@@ -104,21 +95,6 @@ fn ingest_one(
         status_code,
         outcomes,
     })
-}
-
-fn outcome(
-    incident: Option<IncidentId>,
-    alert: Option<AlertId>,
-    count: i64,
-    decision: Decision,
-) -> AlertOutcome {
-    AlertOutcome {
-        incident_id: incident,
-        alert_id: alert,
-        status: decision.status_word().to_string(),
-        occurrence_count: count,
-        decision,
-    }
 }
 
 fn triage_alert(
@@ -323,11 +299,8 @@ fn join_incident(
         .prepare_cached("SELECT severity, services FROM incidents WHERE id = ?1")?
         .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let old: Severity = severity.parse().map_err(corrupt)?;
-    let mut services: Vec<String> = serde_json::from_str(&services).map_err(corrupt)?;
-    services.extend(alert.services.iter().cloned());
-    services.sort();
-    services.dedup();
-    let new = old.max(alert.severity);
+    let services: Vec<String> = serde_json::from_str(&services).map_err(corrupt)?;
+    let joined = lifecycle::join(old, services, alert, decision);
     tx.prepare_cached(
         "UPDATE incidents SET alert_count = alert_count + 1,
             correlated_alert_count = correlated_alert_count + 1,
@@ -337,29 +310,12 @@ fn join_incident(
     )?
     .execute(params![
         incident.to_string(),
-        new.as_str(),
-        json_text(&services)?,
+        joined.severity.as_str(),
+        json_text(&joined.services)?,
         now.as_millis()
     ])?;
-    event(
-        tx,
-        ob,
-        incident,
-        now,
-        "alert_correlated",
-        "source",
-        &json!({ "title": alert.title, "decision": decision }),
-    )?;
-    if new > old {
-        event(
-            tx,
-            ob,
-            incident,
-            now,
-            "severity_raised",
-            "source",
-            &json!({ "from": old, "to": new }),
-        )?;
+    for (kind, detail) in &joined.events {
+        event(tx, ob, incident, now, kind, "source", detail)?;
     }
     Ok(())
 }
@@ -378,15 +334,7 @@ fn event(
         "INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![incident.to_string(), at.as_millis(), kind, actor, json_text(detail)?])?;
-    ob.recorded(
-        incident,
-        IncidentEvent {
-            at,
-            kind: kind.to_string(),
-            actor: actor.to_string(),
-            detail: detail.clone(),
-        },
-    );
+    ob.recorded(incident, at, kind, actor, detail);
     Ok(())
 }
 
@@ -480,15 +428,7 @@ fn refresh_incident_status(
         )?
         .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let current = IncidentStatus::parse(&current).ok_or_else(|| corrupt(&current))?;
-    let next = if firing == 0 && acked == 0 {
-        IncidentStatus::Resolved
-    } else if firing == 0 {
-        IncidentStatus::Acknowledged
-    } else if reopened {
-        IncidentStatus::Open
-    } else {
-        current
-    };
+    let next = lifecycle::status_after_source_change(firing, acked, current, reopened);
     if next != current {
         set_incident_status(tx, ob, incident, current, next, "source", now)?;
     }
@@ -512,20 +452,8 @@ pub(crate) fn set_incident_status(
          WHERE id = ?1",
     )?
     .execute(params![incident.to_string(), next.as_str(), now.as_millis()])?;
-    let kind = match next {
-        IncidentStatus::Open => "reopened",
-        IncidentStatus::Acknowledged => "acknowledged",
-        IncidentStatus::Resolved => "resolved",
-    };
-    event(
-        tx,
-        ob,
-        incident,
-        now,
-        kind,
-        actor,
-        &json!({ "from": current, "to": next }),
-    )
+    let (kind, detail) = lifecycle::status_event(current, next);
+    event(tx, ob, incident, now, kind, actor, &detail)
 }
 
 /// A person acknowledges or resolves an incident (see [`crate::Store::incident_action`]).
@@ -548,12 +476,7 @@ pub(crate) fn incident_action(
         return Ok(false);
     };
     let current = IncidentStatus::parse(&current).ok_or_else(|| corrupt(&current))?;
-    let next = match (action, current) {
-        (_, IncidentStatus::Resolved) => None,
-        (IncidentAction::Acknowledge, IncidentStatus::Acknowledged) => None,
-        (IncidentAction::Acknowledge, _) => Some(IncidentStatus::Acknowledged),
-        (IncidentAction::Resolve, _) => Some(IncidentStatus::Resolved),
-    };
+    let next = lifecycle::status_after_action(action, current);
     if let Some(next) = next {
         if next == IncidentStatus::Resolved {
             tx.execute(
@@ -564,7 +487,7 @@ pub(crate) fn incident_action(
         }
         let mut outbox = Outbox::default();
         set_incident_status(&tx, &mut outbox, incident, current, next, "api", now)?;
-        outbox.write(&tx, now)?;
+        write_outbox(outbox, &tx, now)?;
     }
     tx.commit()?;
     Ok(true)

@@ -22,9 +22,7 @@ use alertgate_core::ids::{DestinationId, IncidentId, MessageId, WebhookId, Works
 use alertgate_core::webhook::Webhook;
 use alertgate_core::Timestamp;
 
-use alertgate_core::auth::Secret;
-
-use crate::crypto::SecretCipher;
+use crate::crypto::{open_webhook, seal_webhook, SecretCipher};
 use crate::model::*;
 use crate::outbox::{
     Attempt, AttemptOutcome, Claim, ClaimedMessage, Destination, OutboxMessage, OutboxStats,
@@ -134,29 +132,6 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
     }
-}
-
-/// A webhook as stored: its secrets encrypted (bound to its id).
-fn webhook_json(cipher: &SecretCipher, w: &Webhook) -> Result<String> {
-    let owner = w.id.to_string();
-    let mut stored = w.clone();
-    stored.secrets = w
-        .secrets
-        .iter()
-        .map(|s| cipher.encrypt(s.expose(), &owner).map(Secret::new))
-        .collect::<Result<_>>()?;
-    serde_json::to_string(&stored).map_err(|e| StoreError::Other(e.to_string()))
-}
-
-fn webhook_from_json(cipher: &SecretCipher, s: &str) -> Result<Webhook> {
-    let mut w: Webhook = serde_json::from_str(s).map_err(corrupt)?;
-    let owner = w.id.to_string();
-    w.secrets = w
-        .secrets
-        .iter()
-        .map(|s| cipher.decrypt(s.expose(), &owner).map(Secret::new))
-        .collect::<Result<_>>()?;
-    Ok(w)
 }
 
 #[async_trait]
@@ -281,7 +256,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_webhook(&self, w: &Webhook) -> Result<()> {
-        let json = webhook_json(&self.cipher, w)?;
+        let json = seal_webhook(&self.cipher, w)?;
         let (id, ws, token) = (
             w.id.to_string(),
             w.workspace_id.to_string(),
@@ -300,7 +275,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_webhook(&self, w: &Webhook) -> Result<bool> {
-        let json = webhook_json(&self.cipher, w)?;
+        let json = seal_webhook(&self.cipher, w)?;
         let (id, ws, token) = (
             w.id.to_string(),
             w.workspace_id.to_string(),
@@ -340,7 +315,7 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             json.as_deref()
-                .map(|j| webhook_from_json(&cipher, j))
+                .map(|j| open_webhook(&cipher, j))
                 .transpose()
         })
         .await
@@ -355,7 +330,7 @@ impl Store for SqliteStore {
                 .query_row([token], |r| r.get(0))
                 .optional()?;
             json.as_deref()
-                .map(|j| webhook_from_json(&cipher, j))
+                .map(|j| open_webhook(&cipher, j))
                 .transpose()
         })
         .await
@@ -369,7 +344,7 @@ impl Store for SqliteStore {
             let rows = stmt.query_map([workspace.to_string()], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for row in rows {
-                out.push(webhook_from_json(&cipher, &row?)?);
+                out.push(open_webhook(&cipher, &row?)?);
             }
             Ok(out)
         })

@@ -5,6 +5,7 @@
 //! accepted); 2 a usage or local input error (bad file, missing token); 3 the server could not be
 //! reached.
 
+pub mod apply;
 pub mod client;
 pub mod send_test;
 pub mod table;
