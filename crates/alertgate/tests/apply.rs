@@ -1,7 +1,8 @@
 //! Configuration as code against a real server: `alertgate apply`, `--dry-run`, `--prune`,
 //! `check-config` and `serve --apply`, all run as the real binary.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
@@ -86,18 +87,7 @@ fn serve(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start alertgate");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut base = String::new();
-    while stdout.read_line(&mut line).unwrap() > 0 {
-        if let Some(addr) = line.trim().strip_prefix("alertgate listening on ") {
-            base = addr.to_string();
-            break;
-        }
-        line.clear();
-    }
-    assert!(!base.is_empty(), "the server printed its address");
-    std::thread::spawn(move || for _ in stdout.lines() {});
+    let base = common::listening_url(&mut child).expect("the server printed its address");
     Server { child, base }
 }
 

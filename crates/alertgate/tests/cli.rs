@@ -1,6 +1,7 @@
 //! The admin CLI against a real server: both are the real binary, run as child processes.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
@@ -31,18 +32,7 @@ fn start() -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start alertgate");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut base = String::new();
-    while stdout.read_line(&mut line).unwrap() > 0 {
-        if let Some(addr) = line.trim().strip_prefix("alertgate listening on ") {
-            base = addr.to_string();
-            break;
-        }
-        line.clear();
-    }
-    assert!(!base.is_empty(), "the server printed its address");
-    std::thread::spawn(move || for _ in stdout.lines() {});
+    let base = common::listening_url(&mut child).expect("the server printed its address");
     Server {
         child,
         base,

@@ -6,8 +6,9 @@
 //! CI runs a short version (6 kills). The full run is
 //! `ALERTGATE_CRASH_KILLS=25 cargo test -p alertgate --test crash -- --nocapture`.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,20 +37,8 @@ fn start(dir: &std::path::Path) -> (Server, Duration) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start alertgate");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut base = String::new();
-    while stdout.read_line(&mut line).unwrap() > 0 {
-        if let Some(addr) = line.trim().strip_prefix("alertgate listening on ") {
-            base = addr.to_string();
-            break;
-        }
-        line.clear();
-    }
-    assert!(!base.is_empty(), "the server printed its address");
+    let base = common::listening_url(&mut child).expect("the server printed its address");
     let took = started.elapsed();
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stdout.lines().map_while(Result::ok) {});
     (Server { child, base }, took)
 }
 

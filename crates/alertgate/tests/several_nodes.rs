@@ -3,7 +3,8 @@
 //! a node killed with SIGKILL in the middle of the load loses no alert it acknowledged.
 //! PostgreSQL only (see alertgate-testdb for the environment variables).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,22 +37,8 @@ impl Node {
             .spawn()
             .expect("start alertgate");
         // The listening line tells the port: no sleeping for readiness.
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let mut base = String::new();
-        while stdout.read_line(&mut line).unwrap() > 0 {
-            if let Some(addr) = line.trim().strip_prefix("alertgate listening on ") {
-                base = addr.to_string();
-                break;
-            }
-            line.clear();
-        }
-        assert!(
-            !base.is_empty(),
-            "the node started: see {}",
-            dir.path().display()
-        );
-        std::thread::spawn(move || for _ in stdout.lines() {});
+        let base = common::listening_url(&mut child)
+            .unwrap_or_else(|| panic!("the node started: see {}", dir.path().display()));
         Node {
             child,
             base,

@@ -1,0 +1,22 @@
+//! What the binary's integration tests share.
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+
+/// Read `child`'s stdout up to its `alertgate listening on <url>` line and return the URL. The
+/// line is printed once the listener is bound, so no test sleeps for readiness. The rest of
+/// stdout is drained in the background so the child never blocks on a full pipe. `None` when the
+/// child closed stdout (exited) before listening.
+pub fn listening_url(child: &mut Child) -> Option<String> {
+    let mut stdout = BufReader::new(child.stdout.take()?);
+    let mut line = String::new();
+    while stdout.read_line(&mut line).ok()? > 0 {
+        if let Some(addr) = line.trim().strip_prefix("alertgate listening on ") {
+            let url = addr.to_string();
+            std::thread::spawn(move || for _ in stdout.lines().map_while(Result::ok) {});
+            return Some(url);
+        }
+        line.clear();
+    }
+    None
+}
