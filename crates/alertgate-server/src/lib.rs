@@ -85,6 +85,24 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     open_engine(config, unused).await.map(drop)
 }
 
+/// The embedded database file a config names, or `None` for PostgreSQL.
+pub fn sqlite_path(config: &Config) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let url = config.database_url.as_deref().unwrap_or("");
+    if postgres::is_postgres_url(url) {
+        return Ok(None);
+    }
+    match url {
+        "" => Ok(Some(config.data_dir.join("alertgate.db"))),
+        url => match url.strip_prefix("sqlite://") {
+            Some(path) => Ok(Some(path.into())),
+            None => anyhow::bail!(
+                "unsupported database URL scheme in `{}` (expected postgres://… or sqlite://PATH)",
+                url.split(':').next().unwrap_or("")
+            ),
+        },
+    }
+}
+
 async fn open_engine(config: &Config, cipher: SecretCipher) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url.as_deref().unwrap_or("");
     if postgres::is_postgres_url(url) {
@@ -95,15 +113,11 @@ async fn open_engine(config: &Config, cipher: SecretCipher) -> anyhow::Result<Ar
         tracing::info!(database = %shown, "using PostgreSQL");
         return Ok(Arc::new(store));
     }
-    let path = match url {
-        "" => config.data_dir.join("alertgate.db"),
-        url => match url.strip_prefix("sqlite://") {
-            Some(path) => path.into(),
-            None => anyhow::bail!(
-                "unsupported database URL scheme in `{}` (expected postgres://… or sqlite://PATH)",
-                url.split(':').next().unwrap_or("")
-            ),
-        },
+    let Some(path) = sqlite_path(config)? else {
+        anyhow::bail!(
+            "`{}` is not an embedded database URL",
+            postgres::redact_url(url)
+        );
     };
     let store = SqliteStore::open(&path, cipher)
         .with_context(|| format!("opening the database at {}", path.display()))?;

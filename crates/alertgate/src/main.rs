@@ -31,6 +31,16 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ServeArgs),
+    /// Write a consistent copy of the embedded database to PATH while the server may be running
+    /// (to restore: stop the server, copy the file to `<data-dir>/alertgate.db`, remove any
+    /// `alertgate.db-wal` / `-shm` beside it, keep `secret.key`, start). For PostgreSQL use
+    /// pg_dump.
+    Backup {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// Where to write the copy (must not exist).
+        path: PathBuf,
+    },
     /// Check a server configuration file, or a declarations file for `apply`, without starting
     /// anything (a file with `[[webhook]]`, `[[destination]]` or `[correlation]` is a
     /// declarations file).
@@ -396,6 +406,21 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("alertgate listening on http://{}", server.addr);
             server.run_until(shutdown_signal()).await
+        }
+        Command::Backup { args, path } => {
+            let (config, log_format) = args.resolve()?;
+            init_logging(log_format);
+            let Some(source) = alertgate_server::sqlite_path(&config)? else {
+                anyhow::bail!("backup copies the embedded database; for PostgreSQL use pg_dump");
+            };
+            if !source.exists() {
+                anyhow::bail!("there is no database at {}", source.display());
+            }
+            alertgate_store::sqlite::SqliteStore::backup(&source, &path).with_context(|| {
+                format!("backing up {} to {}", source.display(), path.display())
+            })?;
+            println!("backed up {} to {}", source.display(), path.display());
+            Ok(())
         }
         Command::Migrate(args) => {
             let (config, log_format) = args.resolve()?;

@@ -99,6 +99,28 @@ impl SqliteStore {
         })
     }
 
+    /// Write a consistent copy of the database at `source` to `dest` while it may be in use
+    /// (SQLite's `VACUUM INTO`: one read transaction, so the copy is one committed state; writers
+    /// are not blocked in WAL mode). `dest` must not exist.
+    pub fn backup(source: &Path, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists; choose a new file",
+                dest.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            source,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Other("the backup path is not valid UTF-8".into()))?;
+        conn.execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
