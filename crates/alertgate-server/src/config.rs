@@ -39,6 +39,8 @@ pub struct Config {
     /// Requests handled at once (all routes); beyond it requests are shed with 503 and
     /// Retry-After instead of queueing without bound.
     pub max_concurrent_requests: usize,
+    /// Delivery-log rows older than this many days are deleted in the background; 0 keeps them.
+    pub delivery_retention_days: u32,
 }
 
 /// How the outbox worker delivers incident events.
@@ -116,6 +118,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             request_timeout_ms: 10_000,
             max_concurrent_requests: 1_024,
+            delivery_retention_days: 7,
         }
     }
 }
@@ -153,6 +156,7 @@ pub struct FileConfig {
     pub outbox: Option<OutboxConfig>,
     pub request_timeout_ms: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
+    pub delivery_retention_days: Option<u32>,
 }
 
 impl FileConfig {

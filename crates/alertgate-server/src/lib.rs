@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod ratelimit;
 pub mod redact;
+pub mod retention;
 pub mod sns;
 pub mod state;
 pub mod ui;
@@ -265,6 +266,13 @@ pub async fn start(
         outbox.clone(),
         shutdown.child_token(),
     );
+    let retention_task = retention::spawn(
+        store.clone(),
+        clock.clone(),
+        config.delivery_retention_days,
+        std::time::Duration::from_secs(60),
+        shutdown.child_token(),
+    );
     let mut state = AppState::new(config.clone(), store, runtime, writer);
     state.outbox = outbox;
     state.metrics = metrics;
@@ -283,6 +291,7 @@ pub async fn start(
         writer_task.await.context("writer task panicked")?;
         // What the writer committed last is delivered after the next start.
         outbox_task.await.context("outbox worker panicked")?;
+        retention_task.await.context("retention task panicked")?;
         tracing::info!("shut down cleanly");
         Ok(())
     });

@@ -25,7 +25,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use alertgate_core::ids::{DestinationId, IncidentId, MessageId, WebhookId, WorkspaceId};
+use alertgate_core::ids::{
+    DeliveryId, DestinationId, IncidentId, MessageId, WebhookId, WorkspaceId,
+};
 use alertgate_core::webhook::Webhook;
 use alertgate_core::Timestamp;
 
@@ -133,6 +135,11 @@ pub trait Store: Send + Sync + 'static {
         id: IncidentId,
     ) -> Result<Option<IncidentDetail>>;
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>>;
+
+    /// Delete at most `limit` delivery-log rows received before `before` (ids are time-ordered,
+    /// so this walks the primary key); returns how many went. Retention calls it in small batches
+    /// so intake never waits long behind it.
+    async fn purge_deliveries(&self, before: DeliveryId, limit: u32) -> Result<u64>;
 
     /// Acknowledge or resolve an incident on a person's behalf, serialized with intake. `None`
     /// when it does not exist in the workspace. Resolving also resolves its open alerts, so a

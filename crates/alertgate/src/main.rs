@@ -132,6 +132,10 @@ struct ServeArgs {
     /// [default: 1024].
     #[arg(long, env = "ALERTGATE_MAX_CONCURRENT_REQUESTS")]
     max_concurrent_requests: Option<usize>,
+    /// Delete delivery-log rows older than this many days, in the background; 0 keeps them
+    /// [default: 7].
+    #[arg(long, env = "ALERTGATE_DELIVERY_RETENTION_DAYS")]
+    delivery_retention_days: Option<u32>,
     /// Let investigation and notification destinations use plain http:// and private, loopback
     /// or link-local addresses. For local use and tests only: this turns off the SSRF guard.
     #[arg(
@@ -202,6 +206,10 @@ impl ServeArgs {
                 .or(file.max_concurrent_requests)
                 .unwrap_or(defaults.max_concurrent_requests)
                 .max(1),
+            delivery_retention_days: self
+                .delivery_retention_days
+                .or(file.delivery_retention_days)
+                .unwrap_or(defaults.delivery_retention_days),
         };
         Ok((config, log_format))
     }
@@ -281,6 +289,7 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         allow_insecure_destinations: false,
         request_timeout_ms: None,
         max_concurrent_requests: None,
+        delivery_retention_days: None,
         apply: None,
     };
     let (config, _) = args.resolve()?;

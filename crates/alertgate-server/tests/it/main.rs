@@ -18,6 +18,7 @@ mod outbox;
 mod overload;
 mod platforms_http;
 mod proxy;
+mod retention;
 mod several_nodes;
 mod sns_http;
 mod support;

@@ -575,6 +575,28 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn purge_deliveries(
+        &self,
+        before: alertgate_core::ids::DeliveryId,
+        limit: u32,
+    ) -> Result<u64> {
+        let before = before.to_string();
+        let limit = i64::from(limit);
+        self.with_client(move |c| {
+            Box::pin(async move {
+                let n = c
+                    .execute(
+                        "DELETE FROM deliveries WHERE id IN
+                            (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
+                        &[&before, &limit],
+                    )
+                    .await?;
+                Ok(n)
+            })
+        })
+        .await
+    }
+
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>> {
         let query = query.clone();
         self.with_client(move |c| Box::pin(async move { read::list_deliveries(c, &query).await }))

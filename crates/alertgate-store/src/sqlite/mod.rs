@@ -397,6 +397,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn purge_deliveries(
+        &self,
+        before: alertgate_core::ids::DeliveryId,
+        limit: u32,
+    ) -> Result<u64> {
+        // On the writer's connection: deletes are writes, and they then queue with intake
+        // batches instead of contending with them.
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "DELETE FROM deliveries WHERE id IN
+                        (SELECT id FROM deliveries WHERE id < ?1 ORDER BY id LIMIT ?2)",
+                )?
+                .execute(rusqlite::params![before.to_string(), limit])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>> {
         let query = query.clone();
         self.read(move |c| read::list_deliveries(c, &query)).await
