@@ -355,7 +355,6 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
                     source_url: None,
                     payload: serde_json::json!({"title": format!("seeded alert {i}")}),
                 }],
-                ignored_reason: None,
             })
             .collect();
         done += items.len() as u64;

@@ -164,7 +164,6 @@ pub async fn run(
             latency_us: 0,
         },
         alerts: alerts.clone(),
-        ignored_reason: None,
     };
     let (result, triage_unavailable) = if create_incident {
         let r = app.writer.submit(item).await.map_err(|e| {

@@ -368,14 +368,13 @@ struct Record<'a> {
 }
 
 impl Record<'_> {
-    async fn item(mut self, alerts: Vec<NormalizedAlert>, ignored: Option<String>) -> IngestItem {
+    async fn item(mut self, alerts: Vec<NormalizedAlert>) -> IngestItem {
         let webhook = webhook_context(self.app, self.webhook, !alerts.is_empty()).await;
         self.delivery.latency_us = self.started.elapsed().as_micros() as i64;
         IngestItem {
             webhook,
             delivery: self.delivery,
             alerts,
-            ignored_reason: ignored,
         }
     }
 
@@ -404,7 +403,7 @@ impl Record<'_> {
             message: api.message.clone(),
         });
         let writer = self.app.writer.clone();
-        if let Err(e) = writer.submit(self.item(Vec::new(), None).await).await {
+        if let Err(e) = writer.submit(self.item(Vec::new()).await).await {
             tracing::warn!(error = %e, "could not record a refused delivery");
         }
         metrics.delivery(platform, api.code, api.status.as_u16(), started.elapsed());
@@ -417,10 +416,7 @@ impl Record<'_> {
         }
         let writer = self.app.writer.clone();
         let (app, platform, started) = (self.app, self.webhook.platform.id, self.started);
-        let response = match writer
-            .submit(self.item(Vec::new(), Some(reason.clone())).await)
-            .await
-        {
+        let response = match writer.submit(self.item(Vec::new()).await).await {
             Ok(result) => (
                 StatusCode::OK,
                 Json(Accepted {
@@ -456,7 +452,7 @@ impl Record<'_> {
         let warnings = self.delivery.warnings.clone();
         let writer = self.app.writer.clone();
         let (app, platform, started) = (self.app, self.webhook.platform.id, self.started);
-        let response = match writer.submit(self.item(alerts, None).await).await {
+        let response = match writer.submit(self.item(alerts).await).await {
             Ok(result) => {
                 for o in &result.outcomes {
                     app.metrics.alert(platform, &o.decision, &o.status);

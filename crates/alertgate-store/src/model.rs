@@ -61,8 +61,6 @@ pub struct IngestItem {
     pub webhook: WebhookContext,
     pub delivery: NewDelivery,
     pub alerts: Vec<NormalizedAlert>,
-    /// Why a valid request carried no alert (a ping), recorded as its outcome.
-    pub ignored_reason: Option<String>,
 }
 
 /// What happened to one [`IngestItem`].

@@ -157,7 +157,6 @@ mod cases {
                 latency_us: 5,
             },
             alerts,
-            ignored_reason: None,
         }
     }
 
@@ -609,7 +608,8 @@ mod cases {
             batch.push(refused(&h, at(i), 401, "unauthorized"));
         }
         let mut ping = item(&h, at(9), Vec::new());
-        ping.ignored_reason = Some("a ping".into());
+        // How intake records a valid request that carried no alert.
+        ping.delivery.extracted = Some(serde_json::json!({"ignored": "a ping"}));
         batch.push(ping);
         let results = s.ingest(batch, at(9)).await.unwrap();
         assert_eq!(results.len(), 11);
