@@ -1,18 +1,26 @@
 //! The node's single writer: requests hand their normalized alerts over a bounded channel and wait;
 //! the writer takes everything waiting (up to `max_batch`), has the store triage and commit it in
-//! one transaction, then answers every request. One fsync serves the whole batch (group commit),
-//! and decisions are serialized without any lock in the request path. After each commit it
-//! wakes the outbox worker (`committed`): the batch may have written events to deliver.
+//! one transaction, then answers every request once the commit is durable. One flush serves the
+//! whole batch (group commit), and decisions are serialized without any lock in the request path.
+//!
+//! Batches are committed one after another, in the order they were taken, but the writer does not
+//! wait for a batch to reach the disk before committing the next (see
+//! [`Store::ingest_committed`]): at most [`UNFLUSHED_BATCHES`] are committed and waiting for their
+//! flush, so the queue still bounds what the node holds. After each durable batch it wakes the
+//! outbox worker (`committed`): the batch may have written events to deliver.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use alertgate_store::{IngestItem, IngestResult, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::config::WriterConfig;
 use crate::metrics::Metrics;
+
+/// Batches committed and waiting for their flush, at most.
+pub const UNFLUSHED_BATCHES: usize = 2;
 
 struct Job {
     item: IngestItem,
@@ -88,33 +96,57 @@ async fn run(
     metrics: Metrics,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    let unflushed = Arc::new(Semaphore::new(UNFLUSHED_BATCHES));
+    let mut flushing = tokio::task::JoinSet::new();
     loop {
+        let Ok(permit) = unflushed.clone().acquire_owned().await else {
+            break; // never closed
+        };
         if rx.recv_many(&mut jobs, max_batch).await == 0 {
             break; // closed and drained
         }
         let (items, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
         let n = items.len();
-        match store.ingest(items, clock.now()).await {
-            Ok(results) => {
-                metrics.writer_batch(n, true);
-                committed.notify_one();
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
+        match store.ingest_committed(items, clock.now()).await {
+            Ok((results, durable)) => {
+                let (metrics, committed) = (metrics.clone(), committed.clone());
+                flushing.spawn(async move {
+                    match durable.await {
+                        Ok(()) => {
+                            metrics.writer_batch(n, true);
+                            committed.notify_one();
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                let _ = reply.send(Ok(result));
+                            }
+                        }
+                        Err(e) => fail(&metrics, replies, &e),
+                    }
+                    drop(permit);
+                });
             }
-            Err(e) => {
-                metrics.writer_batch(n, false);
-                tracing::error!(error = %e, batch = n, "ingest transaction failed");
-                let msg = e.to_string();
-                for reply in replies {
-                    let err = match &e {
-                        StoreError::Unavailable(_) => StoreError::Unavailable(msg.clone()),
-                        _ => StoreError::Other(msg.clone()),
-                    };
-                    let _ = reply.send(Err(WriteError::Store(err)));
-                }
-            }
+            Err(e) => fail(&metrics, replies, &e),
         }
+        // Reap finished flushes so the set does not grow.
+        while flushing.try_join_next().is_some() {}
     }
+    while flushing.join_next().await.is_some() {}
     tracing::debug!("writer stopped");
+}
+
+/// Answer every request of a batch that was not stored (or not made durable) with the error.
+fn fail(
+    metrics: &Metrics,
+    replies: Vec<oneshot::Sender<Result<IngestResult, WriteError>>>,
+    e: &StoreError,
+) {
+    metrics.writer_batch(replies.len(), false);
+    tracing::error!(error = %e, batch = replies.len(), "ingest transaction failed");
+    let msg = e.to_string();
+    for reply in replies {
+        let err = match e {
+            StoreError::Unavailable(_) => StoreError::Unavailable(msg.clone()),
+            _ => StoreError::Other(msg.clone()),
+        };
+        let _ = reply.send(Err(WriteError::Store(err)));
+    }
 }

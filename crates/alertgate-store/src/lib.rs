@@ -37,6 +37,9 @@ pub use outbox::{
     OutboxStats,
 };
 
+/// Resolves when a committed batch is durable (see [`Store::ingest_committed`]).
+pub type Durable = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
 /// What can go wrong in storage. The message is for logs, not for clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -111,6 +114,21 @@ pub trait Store: Send + Sync + 'static {
     /// Triage and persist a batch of deliveries in one transaction, committed durably before
     /// returning. Results are in the order of `items`.
     async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>>;
+
+    /// [`Store::ingest`] in two steps, for a writer that starts its next batch while this one is
+    /// still being flushed: returns once the batch is committed (later transactions see it), with
+    /// a future that resolves once it is durable. Nothing of the batch may be acknowledged before
+    /// that future resolves `Ok`; an `Err` means it may not survive a crash of the machine.
+    ///
+    /// The default commits durably and returns a future that is already done.
+    async fn ingest_committed(
+        &self,
+        items: Vec<IngestItem>,
+        now: Timestamp,
+    ) -> Result<(Vec<IngestResult>, Durable)> {
+        let results = self.ingest(items, now).await?;
+        Ok((results, Box::pin(std::future::ready(Ok(())))))
+    }
 
     /// What [`Store::ingest`] would decide for `item` now, without keeping anything: the same
     /// triage (dedup, correlation, lifecycle) runs inside a transaction that is rolled back, so a

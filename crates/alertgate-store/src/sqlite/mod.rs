@@ -1,14 +1,19 @@
-//! The embedded engine: SQLite in WAL mode with `synchronous = FULL`, so a committed transaction
-//! survives a crash of the process or the machine.
+//! The embedded engine: SQLite in WAL mode, every write on disk before it returns, so a
+//! confirmed write survives a crash of the process or the machine.
 //!
 //! One dedicated connection takes all intake writes (the node's writer already serializes them,
 //! so there is never contention for it); a small pool serves reads and configuration changes.
+//! The pool's connections commit with `synchronous = FULL`; the writer's commit with `NORMAL`
+//! and then wait for a group flush of the WAL that does not hold the connection (see [`flush`]),
+//! so the next batch is written while the previous one reaches the disk.
 //! rusqlite is synchronous, so every call runs on the blocking thread pool.
 
 mod access;
+mod flush;
 mod ingest;
 mod migrate;
 mod outbox;
+mod packed;
 mod read;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +42,7 @@ pub struct SqliteStore {
     path: PathBuf,
     cipher: SecretCipher,
     writer: Arc<Mutex<Connection>>,
+    flush: Arc<flush::WalFlush>,
     pool: r2d2::Pool<SqliteConnectionManager>,
 }
 
@@ -86,6 +92,8 @@ impl SqliteStore {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         migrate::apply(&mut writer)?;
+        // Commits write the WAL without waiting for the disk; `write` waits for the flush.
+        writer.execute_batch("PRAGMA synchronous = NORMAL;")?;
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
         let pool = r2d2::Pool::builder()
             .max_size(4)
@@ -95,6 +103,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             cipher,
             writer: Arc::new(Mutex::new(writer)),
+            flush: Arc::new(flush::WalFlush::new(path)),
             pool,
         })
     }
@@ -139,21 +148,54 @@ impl SqliteStore {
         .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
     }
 
+    /// Run `f` on the writer connection and return once what it committed is on disk.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let writer = self.writer.clone();
+        let (writer, flush) = (self.writer.clone(), self.flush.clone());
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::Other("writer connection poisoned".into()))?;
-            f(&mut conn)
+            let (value, seq) = commit(&writer, &flush, f)?;
+            flush.wait_durable(seq)?;
+            Ok(value)
         })
         .await
         .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
     }
+
+    /// Run `f` on the writer connection; return once it committed, with a future that resolves
+    /// once that commit is on disk. The connection is free for the next write meanwhile.
+    async fn write_committed<T, F>(&self, f: F) -> Result<(T, crate::Durable)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (writer, flush) = (self.writer.clone(), self.flush.clone());
+        let fl = flush.clone();
+        let (value, seq) = tokio::task::spawn_blocking(move || commit(&writer, &fl, f))
+            .await
+            .map_err(|e| StoreError::Other(format!("store task failed: {e}")))??;
+        let durable = async move {
+            tokio::task::spawn_blocking(move || flush.wait_durable(seq))
+                .await
+                .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+        };
+        Ok((value, Box::pin(durable)))
+    }
+}
+
+/// Run `f` holding the writer connection and number its commit for [`flush::WalFlush`].
+fn commit<T>(
+    writer: &Mutex<Connection>,
+    flush: &flush::WalFlush,
+    f: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<(T, u64)> {
+    let mut conn = writer
+        .lock()
+        .map_err(|_| StoreError::Other("writer connection poisoned".into()))?;
+    let value = f(&mut conn)?;
+    Ok((value, flush.committed()))
 }
 
 #[async_trait]
@@ -375,6 +417,15 @@ impl Store for SqliteStore {
 
     async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>> {
         self.write(move |c| ingest::ingest(c, items, now)).await
+    }
+
+    async fn ingest_committed(
+        &self,
+        items: Vec<IngestItem>,
+        now: Timestamp,
+    ) -> Result<(Vec<IngestResult>, crate::Durable)> {
+        self.write_committed(move |c| ingest::ingest(c, items, now))
+            .await
     }
 
     async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
