@@ -30,7 +30,12 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.path.join(TARGET, "release")
 ADMIN = "bench-admin-token-0123456789"
 CLK = os.sysconf("SC_CLK_TCK")
-PAD = "x" * 700  # brings a generic alert to about 1 KB
+# Brings a generic alert to about 1 KB with text that compresses like a real description (a run of
+# one repeated letter would flatter anything that stores payloads compressed).
+_WORDS = ("cpu memory disk latency p99 timeout upstream pod node restart queue backlog error rate "
+          "replica lag checkout api gateway 503 retry budget exceeded threshold for 5m on eu-west-1 "
+          "runbook https://runbooks.example.com/ owner team-payments since deploy v2.41.7 canary").split()
+PAD = " ".join(_WORDS[(i * 7919 + i * i * 104729) % len(_WORDS)] for i in range(110))[:700]
 
 
 def free_port():

@@ -19,6 +19,7 @@ use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
 use super::outbox::write as write_outbox;
+use super::packed::{pack, pack_opt, unpack_opt};
 use crate::lifecycle::{self, outcome};
 use crate::model::*;
 use crate::outbox::Outbox;
@@ -80,14 +81,14 @@ fn ingest_one(
         d.source_addr,
         d.method,
         json_text(&d.headers)?,
-        d.body,
+        pack(&d.body),
         status_code,
         outcome,
         (200..300).contains(&status_code),
         d.error.as_ref().map(json_text).transpose()?,
-        d.extracted.as_ref().map(json_text).transpose()?,
+        pack_opt(d.extracted.as_ref().map(json_text).transpose()?.as_deref()),
         json_text(&d.warnings)?,
-        json_text(&outcomes)?,
+        pack(&json_text(&outcomes)?),
         d.latency_us,
     ])?;
     Ok(IngestResult {
@@ -250,7 +251,7 @@ fn correlate(
     let mut candidates = Vec::new();
     while let Some(r) = rows.next()? {
         let status: String = r.get(6)?;
-        let payload: Option<String> = r.get(10)?;
+        let payload = unpack_opt(r.get_ref(10)?)?;
         candidates.push(Candidate {
             incident_id: r.get::<_, String>(0)?.parse().map_err(corrupt)?,
             webhook_id: r.get::<_, String>(1)?.parse().map_err(corrupt)?,
@@ -368,7 +369,7 @@ fn insert_alert(
         now.as_millis(),
         json_text(decision)?,
         item.delivery.id.to_string(),
-        json_text(&alert.payload)?,
+        pack(&json_text(&alert.payload)?),
     ])?;
     Ok(())
 }

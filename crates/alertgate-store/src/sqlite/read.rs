@@ -8,6 +8,7 @@ use alertgate_core::ids::{IncidentId, WorkspaceId};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
+use super::packed::{unpack, unpack_opt};
 use crate::model::*;
 use crate::Result;
 
@@ -79,7 +80,7 @@ pub(crate) fn alert_from_row(r: &Row<'_>) -> Result<Alert> {
         resolved_at: ts(r.get(14)?),
         decision: json(&r.get::<_, String>(15)?)?,
         delivery_id: parse(r.get(16)?)?,
-        payload: json(&r.get::<_, String>(17)?)?,
+        payload: json(&unpack(r.get_ref(17)?)?)?,
     })
 }
 
@@ -210,7 +211,7 @@ pub(crate) fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Page<
     let mut items = Vec::new();
     while let Some(r) = rows.next()? {
         let error: Option<String> = r.get(9)?;
-        let extracted: Option<String> = r.get(10)?;
+        let extracted = unpack_opt(r.get_ref(10)?)?;
         items.push(Delivery {
             id: parse(r.get(0)?)?,
             webhook_id: parse(r.get(1)?)?,
@@ -218,13 +219,13 @@ pub(crate) fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Page<
             source_addr: r.get(3)?,
             method: r.get(4)?,
             headers: json(&r.get::<_, String>(5)?)?,
-            body: r.get(6)?,
+            body: unpack(r.get_ref(6)?)?,
             status_code: r.get(7)?,
             outcome: r.get(8)?,
             error: error.as_deref().map(json).transpose()?,
             extracted: extracted.as_deref().map(json).transpose()?,
             warnings: json(&r.get::<_, String>(11)?)?,
-            results: json(&r.get::<_, String>(12)?)?,
+            results: json(&unpack(r.get_ref(12)?)?)?,
             latency_us: r.get(13)?,
         });
     }
