@@ -14,7 +14,7 @@
 //!   recording of the attempt) are allowed, counted and printed.
 //!
 //! CI runs 10 kills per engine. A long run (the count is per engine):
-//! `ALERTGATE_CRASH_KILLS=50 cargo test --release -p alertgate --test crash -- --nocapture`.
+//! `ALERTGATE_CRASH_KILLS=50 cargo test -p alertgate --test crash -- --nocapture`.
 //! The PostgreSQL half needs `ALERTGATE_TEST_POSTGRES_URL` (a fresh database is made for the run,
 //! see alertgate-testdb); without it it is skipped, or fails when `ALERTGATE_TEST_REQUIRE_ALL` is
 //! set.
