@@ -320,6 +320,7 @@ async fn run(engine: &str, database_url: Option<String>) {
         restarts.push(took);
         server = next;
     }
+    let last_start = Instant::now();
     let t = std::mem::take(&mut *tally.lock().unwrap());
 
     // What the database holds, through the API of the last start.
@@ -412,7 +413,7 @@ async fn run(engine: &str, database_url: Option<String>) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let outbox_wait = waited.elapsed();
+    let outbox_done = last_start.elapsed();
     // The last attempts are recorded just after the receiver answered them.
     loop {
         let ready = get(&client, format!("{}/readyz", server.base)).await;
@@ -467,8 +468,8 @@ async fn run(engine: &str, database_url: Option<String>) {
          {} not acknowledged (error or cut off); {} incidents, {} alerts, {occurrences} occurrences \
          ({} committed but not acknowledged); {duplicates} stored twice; restarts to ready: max {slowest:?}, \
          mean {:?}; outbox: {messages} events, {delivered} delivered, {duplicate_deliveries} duplicate \
-         deliveries, 0 missing, {} rejected, {} for unknown incidents, all in within {outbox_wait:?} \
-         of the checks",
+         deliveries, 0 missing, {} rejected, {} for unknown incidents, all in {outbox_done:?} after \
+         the last start",
         t.sent,
         t.acks.len(),
         t.failed,

@@ -3,7 +3,8 @@
 //! ones were answered) and check that
 //!
 //! - what it cannot take is shed with 503 `overloaded` and `Retry-After`, and nothing else fails;
-//! - the accepted requests' p99 latency stays bounded (≤ 1 s); goodput is printed;
+//! - the accepted requests' p99 latency stays bounded: ≤ 1 s in the server's own histogram, ≤ 5 s
+//!   as the client sees it (see [`CLIENT_P99_BOUND`]); goodput is printed;
 //! - the server's resident memory (`VmRSS` in `/proc/<pid>/status`) stays under 200 MB;
 //! - once the load drops, every request succeeds again, without a restart.
 //!
