@@ -3,8 +3,8 @@
 //! ones were answered) and check that
 //!
 //! - what it cannot take is shed with 503 `overloaded` and `Retry-After`, and nothing else fails;
-//! - the accepted requests' p99 latency stays bounded: ≤ 1 s in the server's own histogram, ≤ 5 s
-//!   as the client sees it (see [`CLIENT_P99_BOUND`]); goodput is printed;
+//! - the accepted requests' p99 latency stays bounded: ≤ 2.5 s in the server's own histogram,
+//!   ≤ 10 s as the client sees it (see [`P99_BOUND`], [`CLIENT_P99_BOUND`]); goodput is printed;
 //! - the server's resident memory (`VmRSS` in `/proc/<pid>/status`) stays under 200 MB;
 //! - once the load drops, every request succeeds again, without a restart.
 //!
@@ -31,16 +31,21 @@ const IN_FLIGHT: usize = 64;
 /// Connections of the closed loop that measures the sustainable rate.
 const CALIBRATION_CONNECTIONS: usize = 64;
 const CALIBRATION: Duration = Duration::from_secs(2);
-const OVERLOAD: Duration = Duration::from_secs(4);
+/// Long enough that a queue without a bound would show: its wait would grow to several seconds.
+const OVERLOAD: Duration = Duration::from_secs(6);
 /// Requests the open loop keeps in flight at most; past it a request is not sent (and counted).
 const CLIENT_IN_FLIGHT_CAP: u64 = 6_000;
 /// Accepted requests' p99 in the server's own histogram (from the handler's start to its
-/// answer: body, checks, the writer's queue and commit).
-const P99_BOUND: Duration = Duration::from_secs(1);
-/// The same as the client sees it, which adds connecting, the kernel's queues and both
-/// processes' scheduling: on two cores shared with the load generator (and, on a developer's
-/// machine, with builds) that part is noisy, hence the looser bound.
-const CLIENT_P99_BOUND: Duration = Duration::from_secs(5);
+/// answer: body, checks, the writer's queue and commit), as a bucket bound. On a quiet machine it
+/// is 0.1–0.5 s; generous, because the test's two cores may be shared with builds.
+const P99_BOUND: Duration = Duration::from_millis(2_500);
+/// The same as the client sees it: a backstop against stalls. It adds connecting and both
+/// processes' scheduling on two cores shared with the load generator (and, on a developer's
+/// machine, with builds). Shed requests are answered before their body is read, so many of their
+/// connections close and the client reconnects; when the server's accept loop falls behind, the
+/// kernel's listen queue overflows and SYN retransmissions (1 s, then 3 s) add to the tail. The
+/// machine's listen-queue overflow count is printed with the latencies.
+const CLIENT_P99_BOUND: Duration = Duration::from_secs(10);
 const RSS_BOUND_KB: u64 = 200 * 1024;
 
 struct Server {
@@ -66,6 +71,22 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The kernel's count of connections dropped because a listen queue was full (machine-wide):
+/// each costs the client a SYN retransmission, 1 s and then 3 s later.
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let [names, values] = lines.as_slice() else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One request's outcome: status (None: no answer), Retry-After present, `error` code, latency.
@@ -232,6 +253,7 @@ async fn at_twice_the_sustainable_rate_excess_is_shed_latency_and_memory_stay_bo
 
     // 2. Twice that, open loop: each request leaves on its schedule.
     let histogram_before = server_latency(&client, &server.base).await;
+    let overflows_before = listen_overflows();
     let rate = 2.0 * sustainable;
     let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -271,6 +293,7 @@ async fn at_twice_the_sustainable_rate_excess_is_shed_latency_and_memory_stay_bo
     while tasks.join_next().await.is_some() {}
     let drained = started.elapsed();
     let histogram_after = server_latency(&client, &server.base).await;
+    let overflows = listen_overflows().saturating_sub(overflows_before);
     let (server_p99, server_recorded) =
         bucket_percentile(&histogram_before, &histogram_after, 0.99);
     let rss_after_overload = rss_kb(pid).unwrap_or(0);
@@ -339,7 +362,7 @@ async fn at_twice_the_sustainable_rate_excess_is_shed_latency_and_memory_stay_bo
         "overload: {} accepted (goodput {goodput:.0} req/s), {shed} shed with 503 + Retry-After \
          (p99 {:?}), {} other statuses, {no_answer} without an answer; accepted latency as the client saw it p50 {p50:?}, \
          p99 {p99:?}, max {max:?}, in the server's handler p99 <= {server_p99} s ({server_recorded} \
-         recorded); server RSS max {:.1} MB (after calibration {:.1} MB, after the \
+         recorded; {overflows} listen-queue overflows on the machine meanwhile); server RSS max {:.1} MB (after calibration {:.1} MB, after the \
          overload {:.1} MB); recovery: {recovered_ok}/{} succeeded in {recovery_took:?} (p99 {:?})",
         accepted.len(),
         percentile(&shed_latency, 0.99),
