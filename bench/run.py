@@ -3,6 +3,8 @@
 
 Builds (release) and starts, one after another on this machine:
   - the bare baseline (crates/alertgate-bench `baseline`: read + parse JSON, answer 200),
+  - the durable baseline (the same, plus one row per body in an index-free SQLite table,
+    group-committed with synchronous=FULL before answering: this machine's ceiling for durable intake),
   - alertgate on its embedded database, durability on (SQLite WAL, synchronous=FULL), rate limit off,
   - Prometheus Alertmanager (Debian's prometheus-alertmanager), when installed, fed the equivalent
     alerts on /api/v2/alerts,
@@ -79,6 +81,13 @@ class Proc:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
 
+    def write_bytes(self):
+        with open(f"/proc/{self.p.pid}/io") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+        return 0
+
     def rss_mb(self):
         with open(f"/proc/{self.p.pid}/status") as f:
             for line in f:
@@ -113,10 +122,11 @@ def load(url, body, seconds, connections=32, rate=None, headers=(), hmac=None, s
 
 
 def measured(proc, fn):
-    t0, c0 = time.time(), proc.cpu_ticks()
+    t0, c0, w0 = time.time(), proc.cpu_ticks(), proc.write_bytes()
     r = fn()
     r["cpu_pct"] = (proc.cpu_ticks() - c0) / CLK / (time.time() - t0) * 100
     r["rss_mb"] = proc.rss_mb()
+    r["written_bytes"] = proc.write_bytes() - w0  # what reached the block layer: WAL, checkpoints
     return r
 
 
@@ -164,9 +174,13 @@ def pagerduty_body():
 
 # ---- runs ---------------------------------------------------------------------------------
 
-def run_baseline(secs):
+def run_baseline(secs, durable=False):
     port = free_port()
-    p = Proc([os.path.join(BIN, "alertgate-bench"), "baseline", "--listen", f"127.0.0.1:{port}"])
+    args = [os.path.join(BIN, "alertgate-bench"), "baseline", "--listen", f"127.0.0.1:{port}"]
+    d = tempfile.mkdtemp(prefix="durable-baseline-") if durable else None
+    if d:
+        args += ["--durable", os.path.join(d, "bodies.db")]
+    p = Proc(args)
     try:
         time.sleep(0.3)
         url = f"http://127.0.0.1:{port}/webhook"
@@ -174,6 +188,8 @@ def run_baseline(secs):
                 "alertmanager 100/request": measured(p, lambda: load(url, am_webhook_body(100), secs))}
     finally:
         p.stop()
+        if d:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def start_alertgate(data, port):
@@ -294,18 +310,22 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "alertgate", "-p", "alertgate-bench"], cwd=ROOT, check=True)
 
     base = run_baseline(secs)
+    durable = run_baseline(secs, durable=True)
     ag, facts = run_alertgate(secs, seed_n)
     am = run_alertmanager(secs)
 
     def row(name, r):
         apr = r.get("alerts_per_request", 1)
-        return f"| {name} | {r['ok_rps']:,.0f} | {r['ok_rps'] * apr:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {r['requests'] - r['ok']} |"
+        kb = r["written_bytes"] / 1024 / max(r["ok"] * apr, 1)
+        return f"| {name} | {r['ok_rps']:,.0f} | {r['ok_rps'] * apr:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {kb:.1f} | {r['requests'] - r['ok']} |"
 
     print(f"\n## Results ({secs:g} s per scenario, 32 connections unless noted; {os.cpu_count()} cores shared with the load generator)\n")
-    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | RSS MB | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | RSS MB | KB written/alert | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, v in base.items():
         print(row(f"baseline: {k}", v))
+    for k, v in durable.items():
+        print(row(f"durable baseline: {k}", v))
     for k, v in ag.items():
         print(row(f"alertgate: {k}", v))
     if am:
@@ -315,6 +335,9 @@ def main():
     d = ag["generic, distinct"]
     print(f"| alertgate / baseline, generic distinct (req/s) | {d['ok_rps'] / base['generic, distinct']['ok_rps']:.2f} |")
     print(f"| alertgate / baseline, 100-alert batches (req/s) | {ag['alertmanager 100/request']['ok_rps'] / base['alertmanager 100/request']['ok_rps']:.2f} |")
+    print(f"| durable baseline / baseline, generic distinct (req/s): the ceiling storage sets | {durable['generic, distinct']['ok_rps'] / base['generic, distinct']['ok_rps']:.2f} |")
+    print(f"| alertgate / durable baseline, generic distinct (req/s) | {d['ok_rps'] / durable['generic, distinct']['ok_rps']:.2f} |")
+    print(f"| alertgate / durable baseline, 100-alert batches (req/s) | {ag['alertmanager 100/request']['ok_rps'] / durable['alertmanager 100/request']['ok_rps']:.2f} |")
     if am:
         print(f"| alertgate / Alertmanager, 1 distinct alert per request (alerts/s) | {d['ok_rps'] / am['generic, distinct']['ok_rps']:.2f} |")
         print(f"| alertgate / Alertmanager, 100 alerts per request (alerts/s) | {ag['alertmanager 100/request']['ok_rps'] / am['alertmanager 100/request']['ok_rps']:.2f} |")
@@ -324,7 +347,7 @@ def main():
         print(f"| {k} | {v} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"baseline": base, "alertgate": ag, "alertmanager": am, "facts": facts}, f, indent=1)
+            json.dump({"baseline": base, "durable baseline": durable, "alertgate": ag, "alertmanager": am, "facts": facts}, f, indent=1)
 
 
 if __name__ == "__main__":

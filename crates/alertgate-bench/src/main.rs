@@ -1,7 +1,10 @@
 //! `alertgate-bench`: what `bench/run.sh` drives.
 //!
 //! - `baseline`: the bare HTTP server alertgate is compared with: it reads the body, parses it as
-//!   JSON and answers 200 — no authentication, no storage.
+//!   JSON and answers 200 — no authentication, no storage. With `--durable FILE` it also makes
+//!   each body durable before answering, the least any durable intake must do: one row per body in
+//!   an SQLite table without indexes (WAL, `synchronous = FULL`), group-committed by one writer
+//!   thread that takes everything waiting. Its rate is this machine's ceiling for durable intake.
 //! - `load`: an HTTP load generator. Closed loop (`--connections` workers, each sending the next
 //!   request when the last was answered) for peak throughput, or open loop (`--rate` requests per
 //!   second on a fixed schedule, latency measured from the scheduled time so a slow server cannot
@@ -35,6 +38,9 @@ enum Command {
     Baseline {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: String,
+        /// Make every body durable in this SQLite file before answering.
+        #[arg(long)]
+        durable: Option<std::path::PathBuf>,
     },
     /// Drive load at a URL.
     Load(LoadArgs),
@@ -88,7 +94,10 @@ struct SeedArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Baseline { listen } => baseline(&listen).await,
+        Command::Baseline { listen, durable } => match durable {
+            None => baseline(&listen).await,
+            Some(path) => durable_baseline(&listen, &path).await,
+        },
         Command::Load(args) => load(args).await,
         Command::Seed(args) => seed(args).await,
     }
@@ -104,6 +113,61 @@ async fn baseline(listen: &str) -> anyhow::Result<()> {
     let app = axum::Router::new().fallback(axum::routing::post(handle));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("baseline listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+type DurableJob = (Bytes, tokio::sync::oneshot::Sender<bool>);
+
+async fn durable_baseline(listen: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+    )?;
+    let (tx, rx) = std::sync::mpsc::channel::<DurableJob>();
+    std::thread::spawn(move || {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter());
+            let stored = (|| -> rusqlite::Result<()> {
+                let t = conn.transaction()?;
+                {
+                    let mut insert = t.prepare_cached("INSERT INTO bodies (body) VALUES (?1)")?;
+                    for (body, _) in &batch {
+                        insert.execute([&body[..]])?;
+                    }
+                }
+                t.commit()
+            })()
+            .is_ok();
+            for (_, reply) in batch {
+                let _ = reply.send(stored);
+            }
+        }
+    });
+    let handle = move |body: Bytes| {
+        let tx = tx.clone();
+        async move {
+            if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+                return (axum::http::StatusCode::BAD_REQUEST, "{\"ok\":false}");
+            }
+            let (reply, stored) = tokio::sync::oneshot::channel();
+            if tx.send((body, reply)).is_err() || stored.await != Ok(true) {
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "{\"ok\":false}",
+                );
+            }
+            (axum::http::StatusCode::OK, "{\"ok\":true}")
+        }
+    };
+    let app = axum::Router::new().fallback(axum::routing::post(handle));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!(
+        "durable baseline listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }
