@@ -226,6 +226,28 @@ def alertgate_scenarios(base, p, secs, offset, label=""):
     return r
 
 
+def ui_opener(base):
+    """A browser-like client signed in to the web UI with the admin token (sign-in form + CSRF)."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/ui/sign-in", timeout=30).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf_token": csrf, "api_key": ADMIN, "next": "/ui/incidents"}).encode()
+    opener.open(base + "/ui/sign-in", data=form, timeout=30).read()
+    return opener
+
+
+def timed_ui_get(opener, url):
+    t0 = time.time()
+    with opener.open(url, timeout=30) as r:
+        r.read()
+        assert r.status == 200 and "/ui/sign-in" not in r.geturl(), r.geturl()
+    return (time.time() - t0) * 1000
+
+
 def timed_get(url, token):
     t0 = time.time()
     http("GET", url, token=token)
@@ -264,6 +286,11 @@ def run_alertgate(secs, seed_n):
         facts["first page of incidents, API (ms, best of 5)"] = round(min(first), 2)
         dl = [timed_get(base + f"/api/v1/webhooks/{seedhook['id']}/deliveries?limit=50", ADMIN) for _ in range(5)]
         facts["first page of delivery logs, API (ms, best of 5)"] = round(min(dl), 2)
+        ui = ui_opener(base)
+        first = [timed_ui_get(ui, base + "/ui/incidents") for _ in range(5)]
+        facts["first page of incidents, web UI (ms, best of 5)"] = round(min(first), 2)
+        dl = [timed_ui_get(ui, base + f"/ui/webhooks/{seedhook['id']}/deliveries") for _ in range(5)]
+        facts["first page of delivery logs, web UI (ms, best of 5)"] = round(min(dl), 2)
         results.update(alertgate_scenarios(base, p, secs, 100_000_000, label=f" [+{seed_n:,} incidents]"))
         facts["RSS at the end (MB)"] = round(p.rss_mb(), 1)
     finally:
