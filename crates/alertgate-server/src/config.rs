@@ -39,6 +39,8 @@ pub struct Config {
     /// Requests handled at once (all routes); beyond it requests are shed with 503 and
     /// Retry-After instead of queueing without bound.
     pub max_concurrent_requests: usize,
+    /// Connections open at once, header read time and header size.
+    pub connections: crate::serve::ConnectionLimits,
     /// Delivery-log rows older than this many days are deleted in the background; 0 keeps them.
     pub delivery_retention_days: u32,
 }
@@ -118,6 +120,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             request_timeout_ms: 10_000,
             max_concurrent_requests: 1_024,
+            connections: crate::serve::ConnectionLimits::default(),
             delivery_retention_days: 7,
         }
     }
@@ -156,6 +159,7 @@ pub struct FileConfig {
     pub outbox: Option<OutboxConfig>,
     pub request_timeout_ms: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
+    pub connections: Option<crate::serve::ConnectionLimits>,
     pub delivery_retention_days: Option<u32>,
 }
 

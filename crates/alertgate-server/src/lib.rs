@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod ratelimit;
 pub mod redact;
 pub mod retention;
+pub mod serve;
 pub mod sns;
 pub mod state;
 pub mod ui;
@@ -240,6 +241,10 @@ pub async fn start(
         .outbox
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid outbox configuration: {e}"))?;
+    config
+        .connections
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid connection limits: {e}"))?;
     if config.allow_insecure_destinations {
         tracing::warn!("destinations may use http:// and private addresses (allow-insecure-destinations): for local use only");
     }
@@ -278,14 +283,9 @@ pub async fn start(
     state.metrics = metrics;
     let app = api::router(state.clone());
     let token = shutdown.clone();
+    let connections = config.connections.clone();
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .context("serving HTTP")?;
+        serve::serve(listener, app, &connections, token).await;
         // Every request is answered; the router (and its writer handles) are dropped, so the
         // writer drains what is queued and stops.
         writer_task.await.context("writer task panicked")?;

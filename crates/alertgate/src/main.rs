@@ -132,6 +132,13 @@ struct ServeArgs {
     /// [default: 1024].
     #[arg(long, env = "ALERTGATE_MAX_CONCURRENT_REQUESTS")]
     max_concurrent_requests: Option<usize>,
+    /// Connections open at once; further clients wait in the listen queue [default: 4096].
+    #[arg(long, env = "ALERTGATE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Milliseconds a client has to send a request's headers (and to start the next request on
+    /// an idle keep-alive connection) before it is closed [default: 10000].
+    #[arg(long, env = "ALERTGATE_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
     /// Delete delivery-log rows older than this many days, in the background; 0 keeps them
     /// [default: 7].
     #[arg(long, env = "ALERTGATE_DELIVERY_RETENTION_DAYS")]
@@ -158,6 +165,7 @@ impl ServeArgs {
         };
         let defaults = Config::default();
         let file_writer = file.writer.clone().unwrap_or_default();
+        let file_connections = file.connections.clone().unwrap_or_default();
         let log_format = match (self.log_format, file.log_format.as_deref()) {
             (Some(f), _) => f,
             (None, Some("json")) => LogFormat::Json,
@@ -206,6 +214,15 @@ impl ServeArgs {
                 .or(file.max_concurrent_requests)
                 .unwrap_or(defaults.max_concurrent_requests)
                 .max(1),
+            connections: alertgate_server::serve::ConnectionLimits {
+                max_connections: self
+                    .max_connections
+                    .unwrap_or(file_connections.max_connections),
+                header_read_timeout_ms: self
+                    .header_read_timeout_ms
+                    .unwrap_or(file_connections.header_read_timeout_ms),
+                max_header_bytes: file_connections.max_header_bytes,
+            },
             delivery_retention_days: self
                 .delivery_retention_days
                 .or(file.delivery_retention_days)
@@ -289,6 +306,8 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         allow_insecure_destinations: false,
         request_timeout_ms: None,
         max_concurrent_requests: None,
+        max_connections: None,
+        header_read_timeout_ms: None,
         delivery_retention_days: None,
         apply: None,
     };
@@ -297,6 +316,10 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         .outbox
         .validate()
         .map_err(|e| anyhow::anyhow!("{}: outbox: {e}", file.display()))?;
+    config
+        .connections
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if let Some(url) = config.database_url.as_deref() {
         let known = ["sqlite://", "postgres://", "postgresql://"];
         if !url.is_empty() && !known.iter().any(|p| url.starts_with(p)) {

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod clients;
 mod concurrency;
+mod connections;
 mod correlation;
 mod helpers;
 mod intake;
