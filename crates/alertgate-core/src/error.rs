@@ -41,7 +41,9 @@ impl IntakeError {
             IntakeError::UnknownWebhook => 404,
             IntakeError::Disabled => 403,
             IntakeError::Auth(_) => 401,
-            IntakeError::Payload(PayloadError::TooLarge { .. }) => 413,
+            IntakeError::Payload(
+                PayloadError::TooLarge { .. } | PayloadError::ExpandsBeyondLimit { .. },
+            ) => 413,
             IntakeError::Payload(_) => 400,
             IntakeError::Mapping(_) => 422,
             IntakeError::Decode(_) => 422,
@@ -62,7 +64,9 @@ impl IntakeError {
             }
             IntakeError::Auth(_) => "invalid_credentials",
             IntakeError::Payload(p) => match p {
-                PayloadError::TooLarge { .. } => "payload_too_large",
+                PayloadError::TooLarge { .. } | PayloadError::ExpandsBeyondLimit { .. } => {
+                    "payload_too_large"
+                }
                 PayloadError::Empty => "empty_body",
                 PayloadError::InvalidUtf8 { .. } => "invalid_utf8",
                 PayloadError::InvalidJson { .. } => "invalid_json",
