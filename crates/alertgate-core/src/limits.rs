@@ -427,6 +427,40 @@ mod tests {
         })
     }
 
+    /// JSON text as a sender may write it: numbers in exponent form, insignificant whitespace,
+    /// escapes, up to 7 levels deep.
+    fn arb_json_text() -> impl Strategy<Value = String> {
+        let ws = prop::sample::select(vec!["", " ", "\n", "\t "]);
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            any::<i32>().prop_map(|n| n.to_string()),
+            (1u8..10, 0u8..20).prop_map(|(m, e)| format!("{m}e{e}")),
+            (any::<u16>(), 1u8..6).prop_map(|(m, e)| format!("{m}.{m}E-{e}")),
+            "\\PC{0,30}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            (0usize..3).prop_map(|n| format!("\"{}\"", "\\u00e9".repeat(n * 5))),
+        ];
+        leaf.prop_recursive(7, 200, 8, move |inner| {
+            let ws = ws.clone();
+            prop_oneof![
+                (prop::collection::vec((inner.clone(), ws.clone()), 0..9)).prop_map(|items| {
+                    let items: Vec<String> = items
+                        .into_iter()
+                        .map(|(v, w)| format!("{w}{v}{w}"))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+                (prop::collection::btree_map("[a-e]{1,3}", (inner, ws), 0..6)).prop_map(|m| {
+                    let members: Vec<String> = m
+                        .into_iter()
+                        .map(|(k, (v, w))| format!("{w}\"{k}\"{w}:{w}{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
     fn within(v: &Value, l: &Limits) -> bool {
         match v {
             Value::String(s) => s.chars().count() <= l.max_string_chars,
@@ -444,6 +478,35 @@ mod tests {
             if let Ok(s) = l.parse(&body) {
                 prop_assert!(within(&s.value, &l));
                 prop_assert!(serde_json::to_vec(&s.value).unwrap().len() <= body.len() + 4 * s.warnings.len() * TRUNCATION_MARKER.len());
+            }
+        }
+
+        #[test]
+        fn any_accepted_body_is_within_every_limit_as_stored(text in arb_json_text()) {
+            // Bodies as senders write them (exponent numbers, whitespace, nesting past the limit),
+            // with limits small enough to be reached: what is accepted is within all of them,
+            // written back as it is stored.
+            let l = Limits { max_body_bytes: 600, max_depth: 4, max_array_items: 5, max_string_chars: 20 };
+            fn depth(v: &Value) -> usize {
+                match v {
+                    Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+                    Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+                    _ => 0,
+                }
+            }
+            match l.parse(text.as_bytes()) {
+                Ok(s) => {
+                    prop_assert!(depth(&s.value) <= l.max_depth);
+                    prop_assert!(within(&s.value, &l));
+                    let stored = serde_json::to_vec(&s.value).unwrap();
+                    prop_assert_eq!(encoded_len(&s.value), stored.len());
+                    prop_assert!(stored.len() <= l.max_body_bytes, "{} bytes stored", stored.len());
+                    prop_assert!(s.warnings.len() <= MAX_WARNINGS + 1);
+                }
+                Err(PayloadError::TooDeep { .. }) => prop_assert!(nesting_depth_exceeds(text.as_bytes(), l.max_depth)),
+                Err(PayloadError::TooLarge { actual, .. }) => prop_assert!(actual > l.max_body_bytes),
+                Err(PayloadError::ExpandsBeyondLimit { expanded, .. }) => prop_assert!(expanded > l.max_body_bytes),
+                Err(e) => prop_assert!(false, "{text}: {e}"),
             }
         }
 
