@@ -98,3 +98,25 @@ impl IntakeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_too_large_as_sent_or_as_stored_is_413_payload_too_large() {
+        for e in [
+            PayloadError::TooLarge {
+                limit: 102_400,
+                actual: 102_401,
+            },
+            PayloadError::ExpandsBeyondLimit {
+                limit: 102_400,
+                expanded: 190_201,
+            },
+        ] {
+            let e = IntakeError::Payload(e);
+            assert_eq!((e.http_status(), e.code()), (413, "payload_too_large"));
+        }
+    }
+}
