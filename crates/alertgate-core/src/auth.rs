@@ -312,7 +312,12 @@ impl AuthMethod {
             .ok_or(AuthError::Malformed {
                 reason: "the signed timestamp is not a Unix time",
             })?;
-        let skew = (now.as_millis() - sent.as_millis()).abs() / 1000;
+        // Saturating: the sent time is the sender's text and `now` is only bounded by its type.
+        let skew = now
+            .as_millis()
+            .saturating_sub(sent.as_millis())
+            .saturating_abs()
+            / 1000;
         if skew > MAX_TIMESTAMP_SKEW_SECS {
             return Err(AuthError::Stale { skew_secs: skew });
         }
@@ -539,6 +544,31 @@ mod tests {
         assert!(m.check_timestamp(&h, now).is_err());
         let h: &[(&str, &str)] = &[];
         assert!(AuthMethod::Bearer.check_timestamp(&h, now).is_ok());
+    }
+
+    #[test]
+    fn the_timestamp_check_does_not_overflow() {
+        // Found by fuzzing (fuzz/ target `auth`): `now - sent` overflowed (a panic with overflow
+        // checks, a wrapped skew that passed the check without them).
+        let m = AuthMethod::HmacSha256 {
+            header: "X-Sig".into(),
+            prefix: String::new(),
+            encoding: SignatureEncoding::Hex,
+            timestamp_header: Some("X-Ts".into()),
+            multiple: false,
+        };
+        let h: &[(&str, &str)] = &[("X-Ts", "1700000000")];
+        for now in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            assert!(matches!(
+                m.check_timestamp(&h, crate::time::Timestamp::from_millis(now)),
+                Err(AuthError::Stale { .. })
+            ));
+        }
+        let h: &[(&str, &str)] = &[("X-Ts", "0000-01-01T00:00:00Z")];
+        assert!(matches!(
+            m.check_timestamp(&h, crate::time::Timestamp::from_millis(i64::MAX)),
+            Err(AuthError::Stale { .. })
+        ));
     }
 
     #[test]

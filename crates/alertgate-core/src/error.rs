@@ -41,7 +41,9 @@ impl IntakeError {
             IntakeError::UnknownWebhook => 404,
             IntakeError::Disabled => 403,
             IntakeError::Auth(_) => 401,
-            IntakeError::Payload(PayloadError::TooLarge { .. }) => 413,
+            IntakeError::Payload(
+                PayloadError::TooLarge { .. } | PayloadError::ExpandsBeyondLimit { .. },
+            ) => 413,
             IntakeError::Payload(_) => 400,
             IntakeError::Mapping(_) => 422,
             IntakeError::Decode(_) => 422,
@@ -62,7 +64,9 @@ impl IntakeError {
             }
             IntakeError::Auth(_) => "invalid_credentials",
             IntakeError::Payload(p) => match p {
-                PayloadError::TooLarge { .. } => "payload_too_large",
+                PayloadError::TooLarge { .. } | PayloadError::ExpandsBeyondLimit { .. } => {
+                    "payload_too_large"
+                }
                 PayloadError::Empty => "empty_body",
                 PayloadError::InvalidUtf8 { .. } => "invalid_utf8",
                 PayloadError::InvalidJson { .. } => "invalid_json",
@@ -91,6 +95,28 @@ impl IntakeError {
             | IntakeError::Overloaded { retry_after_secs }
             | IntakeError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_too_large_as_sent_or_as_stored_is_413_payload_too_large() {
+        for e in [
+            PayloadError::TooLarge {
+                limit: 102_400,
+                actual: 102_401,
+            },
+            PayloadError::ExpandsBeyondLimit {
+                limit: 102_400,
+                expanded: 190_201,
+            },
+        ] {
+            let e = IntakeError::Payload(e);
+            assert_eq!((e.http_status(), e.code()), (413, "payload_too_large"));
         }
     }
 }

@@ -47,6 +47,10 @@ pub enum PayloadError {
     InvalidJson { detail: String },
     #[error("the JSON is nested more than {limit} levels deep")]
     TooDeep { limit: usize },
+    /// Within the size limit as sent, over it as parsed and written back (how it is stored):
+    /// a number such as `9e15` is written out in full, `9000000000000000.0`.
+    #[error("the body's JSON takes {expanded} bytes once parsed and written back (numbers in exponent form are written out in full); the limit is {limit} bytes")]
+    ExpandsBeyondLimit { limit: usize, expanded: usize },
 }
 
 /// One cut made to fit the limits, reported back to the sender and kept in the delivery log.
@@ -93,6 +97,15 @@ impl Limits {
         let mut dropped = 0usize;
         let mut path = String::from("$");
         self.sanitize(&mut value, &mut path, &mut warnings, &mut dropped);
+        // What is kept is the value written back, not the bytes received: hold that to the size
+        // limit too.
+        let expanded = encoded_len(&value);
+        if expanded > self.max_body_bytes {
+            return Err(PayloadError::ExpandsBeyondLimit {
+                limit: self.max_body_bytes,
+                expanded,
+            });
+        }
         if dropped > 0 {
             warnings.push(Warning {
                 code: "more_truncations".into(),
@@ -160,6 +173,26 @@ impl Limits {
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
+    }
+}
+
+/// The length of `value` written as compact JSON, without building the text.
+pub fn encoded_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a writer that never fails cannot fail (its map keys are strings).
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }
 
@@ -338,6 +371,45 @@ mod tests {
         assert_eq!(s.warnings.last().unwrap().code, "more_truncations");
     }
 
+    #[test]
+    fn numbers_read_back_as_the_same_numbers() {
+        // Found by fuzzing (fuzz/ target `limits`): without exact float parsing this number was
+        // read as 1.222222222222222e35, written so, and read back as 1.2222222222222221e35.
+        let l = Limits::default();
+        let body = "122222222222222222222222222222222224";
+        let first = l.parse(body.as_bytes()).unwrap();
+        assert_eq!(first.value.as_f64(), Some(body.parse::<f64>().unwrap()));
+        let written = serde_json::to_vec(&first.value).unwrap();
+        assert_eq!(l.parse(&written).unwrap().value, first.value);
+    }
+
+    #[test]
+    fn a_body_that_expands_beyond_the_limit_when_written_back_is_refused() {
+        // Found by fuzzing (fuzz/ target `limits`): `9e15` is stored as `9000000000000000.0`, so
+        // a body under the limit could be kept at almost four times the limit.
+        let l = Limits::default();
+        let numbers = vec!["9e15"; 100].join(",");
+        let row = format!("[{numbers}]");
+        let body = format!("[{}]", vec![row.as_str(); 100].join(","));
+        assert_eq!(body.len(), 50_201);
+        assert_eq!(
+            l.parse(body.as_bytes()),
+            Err(PayloadError::ExpandsBeyondLimit {
+                limit: 102_400,
+                // 100 rows of `[` + 100 × `9000000000000000.0` + 99 commas + `]`, 99 commas, `[]`
+                expanded: 100 * (1 + 100 * 18 + 99 + 1) + 99 + 2
+            })
+        );
+        // Small enough once written out: accepted.
+        let small = format!("[{}]", vec![row.as_str(); 50].join(","));
+        let s = l.parse(small.as_bytes()).unwrap();
+        assert_eq!(
+            encoded_len(&s.value),
+            serde_json::to_vec(&s.value).unwrap().len()
+        );
+        assert!(encoded_len(&s.value) <= l.max_body_bytes);
+    }
+
     fn arb_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -351,6 +423,40 @@ mod tests {
                 prop::collection::vec(inner.clone(), 0..20).prop_map(Value::Array),
                 prop::collection::btree_map("\\PC{0,8}", inner, 0..10)
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// JSON text as a sender may write it: numbers in exponent form, insignificant whitespace,
+    /// escapes, up to 7 levels deep.
+    fn arb_json_text() -> impl Strategy<Value = String> {
+        let ws = prop::sample::select(vec!["", " ", "\n", "\t "]);
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            any::<i32>().prop_map(|n| n.to_string()),
+            (1u8..10, 0u8..20).prop_map(|(m, e)| format!("{m}e{e}")),
+            (any::<u16>(), 1u8..6).prop_map(|(m, e)| format!("{m}.{m}E-{e}")),
+            "\\PC{0,30}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            (0usize..3).prop_map(|n| format!("\"{}\"", "\\u00e9".repeat(n * 5))),
+        ];
+        leaf.prop_recursive(7, 200, 8, move |inner| {
+            let ws = ws.clone();
+            prop_oneof![
+                (prop::collection::vec((inner.clone(), ws.clone()), 0..9)).prop_map(|items| {
+                    let items: Vec<String> = items
+                        .into_iter()
+                        .map(|(v, w)| format!("{w}{v}{w}"))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+                (prop::collection::btree_map("[a-e]{1,3}", (inner, ws), 0..6)).prop_map(|m| {
+                    let members: Vec<String> = m
+                        .into_iter()
+                        .map(|(k, (v, w))| format!("{w}\"{k}\"{w}:{w}{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
             ]
         })
     }
@@ -372,6 +478,35 @@ mod tests {
             if let Ok(s) = l.parse(&body) {
                 prop_assert!(within(&s.value, &l));
                 prop_assert!(serde_json::to_vec(&s.value).unwrap().len() <= body.len() + 4 * s.warnings.len() * TRUNCATION_MARKER.len());
+            }
+        }
+
+        #[test]
+        fn any_accepted_body_is_within_every_limit_as_stored(text in arb_json_text()) {
+            // Bodies as senders write them (exponent numbers, whitespace, nesting past the limit),
+            // with limits small enough to be reached: what is accepted is within all of them,
+            // written back as it is stored.
+            let l = Limits { max_body_bytes: 600, max_depth: 4, max_array_items: 5, max_string_chars: 20 };
+            fn depth(v: &Value) -> usize {
+                match v {
+                    Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+                    Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+                    _ => 0,
+                }
+            }
+            match l.parse(text.as_bytes()) {
+                Ok(s) => {
+                    prop_assert!(depth(&s.value) <= l.max_depth);
+                    prop_assert!(within(&s.value, &l));
+                    let stored = serde_json::to_vec(&s.value).unwrap();
+                    prop_assert_eq!(encoded_len(&s.value), stored.len());
+                    prop_assert!(stored.len() <= l.max_body_bytes, "{} bytes stored", stored.len());
+                    prop_assert!(s.warnings.len() <= MAX_WARNINGS + 1);
+                }
+                Err(PayloadError::TooDeep { .. }) => prop_assert!(nesting_depth_exceeds(text.as_bytes(), l.max_depth)),
+                Err(PayloadError::TooLarge { actual, .. }) => prop_assert!(actual > l.max_body_bytes),
+                Err(PayloadError::ExpandsBeyondLimit { expanded, .. }) => prop_assert!(expanded > l.max_body_bytes),
+                Err(e) => prop_assert!(false, "{text}: {e}"),
             }
         }
 

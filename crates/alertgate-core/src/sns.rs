@@ -25,7 +25,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
 use serde::Deserialize;
-use x509_cert::der::{DecodePem, Encode};
+use x509_cert::der::{Decode, Encode};
 use x509_cert::Certificate;
 
 use crate::auth::AuthError;
@@ -276,11 +276,23 @@ impl SigningCertificate {
             )));
         }
         let no_block = || SnsError::BadCertificate("no PEM certificate block".into());
-        let start = find(pem, BEGIN).ok_or_else(no_block)?;
+        let start = find(pem, BEGIN).ok_or_else(no_block)? + BEGIN.len();
         let rest = pem.get(start..).ok_or_else(no_block)?;
-        let end = find(rest, END).ok_or_else(no_block)? + END.len();
-        let block = rest.get(..end).ok_or_else(no_block)?;
-        let cert = Certificate::from_pem(block)
+        let end = find(rest, END).ok_or_else(no_block)?;
+        let body: Vec<u8> = rest
+            .get(..end)
+            .ok_or_else(no_block)?
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        // The PEM body is decoded here and the DER read from a slice: der's own PEM reader
+        // (`DecodePem`) spins forever on some truncated bodies (found by fuzzing, see
+        // fuzz/README.md).
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&body)
+            .map_err(|e| SnsError::BadCertificate(format!("the PEM body is not base64: {e}")))?;
+        let cert = Certificate::from_der(&der)
             .map_err(|e| SnsError::BadCertificate(format!("not an X.509 certificate: {e}")))?;
         let tbs = &cert.tbs_certificate;
         let spki = tbs
@@ -498,6 +510,44 @@ impl From<SnsError> for AuthError {
             | SnsError::BadCertificate(_)
             | SnsError::InvalidSignature
             | SnsError::Stale { .. } => AuthError::Invalid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate read must end, whatever the PEM holds: run it on a thread and give up on it
+    /// after a while instead of hanging the test suite.
+    fn read_within_seconds(pem: &'static [u8]) -> Result<SigningCertificate, SnsError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(SigningCertificate::from_pem(pem));
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("reading the certificate did not finish")
+    }
+
+    #[test]
+    fn truncated_der_in_a_pem_block_is_refused_not_spun_on() {
+        // Found by fuzzing (fuzz/ target `sns_certificate`, input 01 01: the one-byte DER `01`
+        // wrapped into PEM): der's PEM reader looped forever on it.
+        let pem = b"-----BEGIN CERTIFICATE-----\nAQ==\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            read_within_seconds(pem),
+            Err(SnsError::BadCertificate(_))
+        ));
+        for pem in [
+            &b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"[..],
+            b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----",
+            b"-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----",
+            b"-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\n",
+        ] {
+            assert!(matches!(
+                read_within_seconds(pem),
+                Err(SnsError::BadCertificate(_))
+            ));
         }
     }
 }

@@ -12,6 +12,11 @@ use time::OffsetDateTime;
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The earliest instant RFC 3339 can write: `0000-01-01T00:00:00Z`.
+    pub const MIN_RFC3339: Timestamp = Timestamp(-62_167_219_200_000);
+    /// The latest instant RFC 3339 can write: `9999-12-31T23:59:59.999Z`.
+    pub const MAX_RFC3339: Timestamp = Timestamp(253_402_300_799_999);
+
     pub const fn from_millis(ms: i64) -> Self {
         Self(ms)
     }
@@ -23,6 +28,16 @@ impl Timestamp {
     pub fn from_offset_datetime(t: OffsetDateTime) -> Self {
         let ms = t.unix_timestamp_nanos() / 1_000_000;
         Self(i64::try_from(ms).unwrap_or(i64::MAX))
+    }
+
+    /// `t`, if it lies between [`Timestamp::MIN_RFC3339`] and [`Timestamp::MAX_RFC3339`], so it
+    /// can be written (and read back) as RFC 3339. A text such as `9999-12-31T23:59:59-23:59`
+    /// parses, but names an instant in the year 10000, which would be shown as the epoch.
+    pub fn from_offset_datetime_checked(t: OffsetDateTime) -> Option<Self> {
+        let ts = Self::from_offset_datetime(t);
+        (Self::MIN_RFC3339..=Self::MAX_RFC3339)
+            .contains(&ts)
+            .then_some(ts)
     }
 
     pub fn to_offset_datetime(self) -> OffsetDateTime {
@@ -47,7 +62,7 @@ impl Timestamp {
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         OffsetDateTime::parse(s, &Rfc3339)
             .ok()
-            .map(Self::from_offset_datetime)
+            .and_then(Self::from_offset_datetime_checked)
     }
 }
 
@@ -87,5 +102,22 @@ mod tests {
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(json, "\"2023-11-14T22:13:20.123Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn only_instants_rfc3339_can_write_are_parsed() {
+        // Found by fuzzing (fuzz/ target `timestamps`): the offset moves these past the years
+        // RFC 3339 can write, and the instant was then shown as 1970-01-01.
+        for s in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+00:01"] {
+            assert_eq!(Timestamp::parse_rfc3339(s), None, "{s}");
+        }
+        for t in [Timestamp::MIN_RFC3339, Timestamp::MAX_RFC3339] {
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        }
+        assert_eq!(Timestamp::MIN_RFC3339.to_rfc3339(), "0000-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::MAX_RFC3339.to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 }

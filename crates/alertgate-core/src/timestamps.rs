@@ -1,7 +1,8 @@
 //! Timestamps in every form senders use: RFC 3339 with 0–9 fractional digits, `+0000` offsets
 //! without a colon, zone-less `YYYY-MM-DD HH:MM:SS` (UTC, ServiceNow), and epoch seconds,
 //! milliseconds, microseconds or nanoseconds as numbers or numeric strings. Go's zero time
-//! (`0001-01-01T00:00:00Z`, Alertmanager's and Grafana's "not ended yet") means "no time".
+//! (`0001-01-01T00:00:00Z`, Alertmanager's and Grafana's "not ended yet") means "no time", and so
+//! does an instant RFC 3339 cannot write (before year 0 or after 9999 in UTC).
 
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -35,7 +36,7 @@ pub fn parse_str(s: &str) -> Option<Timestamp> {
         return None;
     }
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(Timestamp::from_offset_datetime(t));
+        return Timestamp::from_offset_datetime_checked(t);
     }
     // `+0000` / `-0530` offsets without a colon.
     // `split_at_checked` refuses a cut inside a multi-byte character (senders control this text).
@@ -48,18 +49,18 @@ pub fn parse_str(s: &str) -> Option<Timestamp> {
             // The tail is five ASCII bytes here, so these cuts are on character boundaries.
             let fixed = format!("{head}{}:{}", &tail[..3], &tail[3..]);
             if let Ok(t) = OffsetDateTime::parse(&fixed, &Rfc3339) {
-                return Some(Timestamp::from_offset_datetime(t));
+                return Timestamp::from_offset_datetime_checked(t);
             }
         }
     }
     // Zone-less date and time, taken as UTC.
     let naive = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     if let Ok(t) = PrimitiveDateTime::parse(s, &naive) {
-        return Some(Timestamp::from_offset_datetime(t.assume_utc()));
+        return Timestamp::from_offset_datetime_checked(t.assume_utc());
     }
     let naive_t = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     if let Ok(t) = PrimitiveDateTime::parse(s, &naive_t) {
-        return Some(Timestamp::from_offset_datetime(t.assume_utc()));
+        return Timestamp::from_offset_datetime_checked(t.assume_utc());
     }
     None
 }
@@ -126,6 +127,18 @@ mod tests {
         assert_eq!(parse_value(&json!(null)), None);
         assert_eq!(parse_value(&json!(-5)), None);
         assert_eq!(parse_str(""), None);
+    }
+
+    #[test]
+    fn offsets_that_leave_the_writable_years_mean_no_time() {
+        // Found by fuzzing (fuzz/ target `timestamps`): read as the year 10000, shown as 1970.
+        assert_eq!(parse_str("9999-12-31T23:59:59-23:59"), None);
+        assert_eq!(parse_str("9999-12-31T23:59:59-2359"), None);
+        assert_eq!(parse_str("0000-01-01T00:00:00+0001"), None);
+        assert_eq!(
+            parse_str("9999-12-31T23:59:59Z"),
+            Some(Timestamp::from_millis(253_402_300_799_000))
+        );
     }
 
     #[test]

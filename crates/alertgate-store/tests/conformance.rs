@@ -514,6 +514,253 @@ mod cases {
         assert_eq!(d.incident.status, IncidentStatus::Resolved);
     }
 
+    /// Rows of `sql` (every column cast to text in the query), read straight from the database.
+    async fn rows(sub: &Subject, sql: &str) -> Vec<Vec<Option<String>>> {
+        match sub {
+            Subject::Sqlite { dir, .. } => {
+                let c = rusqlite::Connection::open(dir.path().join("alertgate.db")).unwrap();
+                let mut st = c.prepare(sql).unwrap();
+                let n = st.column_count();
+                st.query_map([], |r| {
+                    (0..n).map(|i| r.get::<_, Option<String>>(i)).collect()
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            }
+            Subject::Postgres { db, .. } => {
+                let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                client
+                    .query(sql, &[])
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| r.get::<_, Option<String>>(i))
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Random sequences of deliveries (firing, acknowledge and resolve events for a few
+    /// identities, several alerts per request, several requests per batch, time jumping past the
+    /// correlation and dedup windows) through webhooks with time-window correlation, with
+    /// workspace rules and without correlation, with people acknowledging and resolving
+    /// incidents in between. Whatever the sequence:
+    /// - every alert is in exactly one incident, which exists, and every answer names the
+    ///   incident the alert is stored in; an alert id is never answered with two incidents;
+    /// - no identity (webhook, dedup key) is live in two incidents: of its unresolved alerts, at
+    ///   most one was seen within the dedup window;
+    /// - each incident's counters agree with its alerts, and an incident is resolved exactly when
+    ///   all its alerts are.
+    ///
+    /// `ALERTGATE_PROPERTY_SEQUENCES` (default 6) sets how many sequences; each is seeded by its
+    /// number, printed on failure.
+    pub async fn random_sequences_never_put_an_alert_in_two_incidents(sub: &Subject) {
+        use rand::{Rng, SeedableRng};
+        use std::collections::HashMap;
+
+        let s = sub.store();
+        let ws = WorkspaceId::DEFAULT;
+        let sequences: u64 = std::env::var("ALERTGATE_PROPERTY_SEQUENCES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(6);
+        let window_rules: CorrelationSettings = serde_json::from_value(json!({
+            "enable_correlation": true, "correlation_window_minutes": 10,
+            "correlation_rules": {"min_match_weight": 0.5, "rules": [
+                {"name": "Same service", "weight": 0.6, "conditions":
+                    {"field": "services", "operator": "intersects", "value": []}},
+                {"name": "Same title", "weight": 0.5, "priority": 1, "conditions":
+                    {"field": "title", "operator": "equals", "value": ""}}]}
+        }))
+        .unwrap();
+        let mut answered: HashMap<String, String> = HashMap::new();
+        // How often each decision was made, so the sequences are known to reach every path.
+        let mut decisions: HashMap<&'static str, usize> = HashMap::new();
+        let mut now = 0i64;
+        for seed in 0..sequences {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut hooks = Vec::new();
+            for (n, kind) in ["window", "rules", "plain"].iter().enumerate() {
+                let mut w = webhook(ws, &format!("seq{seed}-{kind}"));
+                if n == 0 {
+                    w.correlation = serde_json::from_value(json!({
+                        "enable_correlation": true, "correlation_window_minutes": 5
+                    }))
+                    .unwrap();
+                }
+                s.create_webhook(&w).await.unwrap();
+                let mut h = hook(&w);
+                if n == 1 {
+                    h.ctx.workspace_correlation = Arc::new(window_rules.compile().unwrap());
+                }
+                hooks.push(h);
+            }
+            let mut incidents: Vec<IncidentId> = Vec::new();
+            for step in 0..40 {
+                now += match rng.gen_range(0..20) {
+                    0 => 25 * HOUR,
+                    1..=3 => rng.gen_range(5..15) * 60_000,
+                    _ => rng.gen_range(0..120) * 1_000,
+                };
+                let t = at(now);
+                if rng.gen_range(0..8) == 0 && !incidents.is_empty() {
+                    let inc = incidents[rng.gen_range(0..incidents.len())];
+                    let action = if rng.gen_bool(0.5) {
+                        IncidentAction::Acknowledge
+                    } else {
+                        IncidentAction::Resolve
+                    };
+                    assert!(s
+                        .incident_action(ws, inc, action, t)
+                        .await
+                        .unwrap()
+                        .is_some());
+                    continue;
+                }
+                let batch: Vec<IngestItem> = (0..rng.gen_range(1..=4))
+                    .map(|_| {
+                        let h = &hooks[rng.gen_range(0..hooks.len())];
+                        let alerts = (0..rng.gen_range(1..=3))
+                            .map(|_| {
+                                let title = ["cpu", "disk", "db", "net"][rng.gen_range(0..4)];
+                                let status = match rng.gen_range(0..10) {
+                                    0..=5 => AlertStatus::Firing,
+                                    6 => AlertStatus::Acknowledged,
+                                    _ => AlertStatus::Resolved,
+                                };
+                                let mut a =
+                                    alert(title, Severity::ALL[rng.gen_range(0..5)], status);
+                                a.services = [["api"], ["db"]][rng.gen_range(0..2)]
+                                    .iter()
+                                    .map(|s| s.to_string())
+                                    .collect();
+                                a
+                            })
+                            .collect();
+                        item(h, t, alerts)
+                    })
+                    .collect();
+                let results = s.ingest(batch, t).await.unwrap();
+                for o in results.iter().flat_map(|r| &r.outcomes) {
+                    let context = format!("sequence {seed}, step {step}: {o:?}");
+                    let kind = match &o.decision {
+                        Decision::Created => "created",
+                        Decision::Deduplicated { .. } => "deduplicated",
+                        Decision::Correlated(m) if m.rules.is_empty() => "correlated by time",
+                        Decision::Correlated(_) => "correlated by rules",
+                        Decision::StatusChanged { .. } => "status changed",
+                        Decision::Ignored { .. } => "ignored",
+                    };
+                    *decisions.entry(kind).or_default() += 1;
+                    match (&o.alert_id, &o.incident_id) {
+                        (Some(alert), Some(incident)) => {
+                            let known = answered
+                                .entry(alert.to_string())
+                                .or_insert_with(|| incident.to_string());
+                            assert_eq!(known, &incident.to_string(), "{context}: moved");
+                            if o.decision == Decision::Created {
+                                incidents.push(*incident);
+                            }
+                        }
+                        (None, None) => {
+                            assert!(matches!(o.decision, Decision::Ignored { .. }), "{context}")
+                        }
+                        _ => panic!("{context}: an alert without an incident, or the reverse"),
+                    }
+                }
+            }
+        }
+
+        for kind in [
+            "created",
+            "deduplicated",
+            "correlated by time",
+            "correlated by rules",
+            "status changed",
+            "ignored",
+        ] {
+            assert!(
+                decisions.contains_key(kind),
+                "no alert was {kind}: {decisions:?}"
+            );
+        }
+
+        // The database agrees with every answer given.
+        let alerts = rows(
+            sub,
+            "SELECT a.id, a.incident_id, i.id, a.webhook_id, a.dedup_key, a.status,
+                    CAST(a.last_seen_at AS TEXT), CAST(a.occurrence_count AS TEXT), a.decision
+             FROM alerts a LEFT JOIN incidents i ON i.id = a.incident_id",
+        )
+        .await;
+        assert!(!alerts.is_empty());
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut per_incident: HashMap<String, (i64, i64, i64, usize)> = HashMap::new();
+        let mut live: HashMap<(String, String), usize> = HashMap::new();
+        let window = DedupWindow::DEFAULT.millis();
+        for r in &alerts {
+            let (id, incident) = (text(&r[0]), text(&r[1]));
+            assert_eq!(
+                r[2].as_ref(),
+                Some(&incident),
+                "alert {id}: its incident is missing"
+            );
+            if let Some(said) = answered.get(&id) {
+                assert_eq!(
+                    said, &incident,
+                    "alert {id} is stored in another incident than answered"
+                );
+            }
+            let unresolved = text(&r[5]) != "resolved";
+            let last_seen: i64 = text(&r[6]).parse().unwrap();
+            if unresolved && last_seen >= T0 + now - window {
+                *live.entry((text(&r[3]), text(&r[4]))).or_default() += 1;
+            }
+            let decision: Decision = serde_json::from_str(&text(&r[8])).unwrap();
+            let e = per_incident.entry(incident).or_default();
+            e.0 += 1;
+            e.1 += i64::from(matches!(decision, Decision::Correlated(_)));
+            e.2 += text(&r[7]).parse::<i64>().unwrap();
+            e.3 += usize::from(unresolved);
+        }
+        for ((webhook, key), n) in &live {
+            assert_eq!(*n, 1, "{webhook} {key} is live in {n} incidents");
+        }
+        let incidents = rows(
+            sub,
+            "SELECT id, status, CAST(alert_count AS TEXT), CAST(correlated_alert_count AS TEXT),
+                    CAST(occurrence_count AS TEXT) FROM incidents",
+        )
+        .await;
+        assert_eq!(
+            incidents.len(),
+            per_incident.len(),
+            "an incident without alerts"
+        );
+        for r in &incidents {
+            let id = text(&r[0]);
+            let (alerts, correlated, occurrences, unresolved) = per_incident[&id];
+            let n = |i: usize| text(&r[i]).parse::<i64>().unwrap();
+            assert_eq!(n(2), alerts, "{id}: alert_count");
+            assert_eq!(n(3), correlated, "{id}: correlated_alert_count");
+            assert_eq!(n(4), occurrences, "{id}: occurrence_count");
+            assert_eq!(
+                text(&r[1]) == "resolved",
+                unresolved == 0,
+                "{id}: status {:?} with {unresolved} unresolved alerts",
+                r[1]
+            );
+        }
+    }
+
     pub async fn people_acknowledge_and_resolve_incidents(sub: &Subject) {
         let s = sub.store();
         let (_, h) = setup(s).await;
@@ -1319,6 +1566,7 @@ conformance!(
     sources_acknowledge_reopen_and_resolve_incidents,
     correlation_joins_open_incidents_and_raises_severity,
     workspace_rules_correlate_across_webhooks,
+    random_sequences_never_put_an_alert_in_two_incidents,
     people_acknowledge_and_resolve_incidents,
     deliveries_are_logged_filtered_and_paginated,
     incidents_are_filtered_and_paginated,

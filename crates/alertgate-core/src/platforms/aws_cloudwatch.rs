@@ -178,9 +178,9 @@ fn parse_message(message: &str) -> Result<Option<Value>, String> {
         Err(PayloadError::TooDeep { limit }) => Err(format!(
             "the JSON in the SNS `Message` is nested more than {limit} levels deep"
         )),
-        Err(PayloadError::TooLarge { limit, .. }) => {
-            Err(format!("the SNS `Message` is over {limit} bytes"))
-        }
+        Err(
+            PayloadError::TooLarge { limit, .. } | PayloadError::ExpandsBeyondLimit { limit, .. },
+        ) => Err(format!("the SNS `Message` is over {limit} bytes")),
         Err(_) if message.ends_with(TRUNCATION_MARKER) => Err(
             "the SNS `Message` was cut to fit the size limits, so the alarm in it cannot be read"
                 .into(),
