@@ -59,7 +59,9 @@ seed() {
         azure_monitor gcp_monitoring newrelic dynatrace sentry generic; do
         while read -r f; do
           seed_with "$dir" "$(printf '\\x%02x\\x00' "$i")" "$f"
-          [ "$d" = sentry ] && for h in 01 02 03; do seed_with "$dir" "$(printf '\\x%02x\\x%s' "$i" "$h")" "$f"; done
+          if [ "$d" = sentry ]; then
+            for h in 01 02 03; do seed_with "$dir" "$(printf '\\x%02x\\x%s' "$i" "$h")" "$f"; done
+          fi
         done < <(payloads "$d")
         i=$((i + 1))
       done
