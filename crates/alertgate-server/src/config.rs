@@ -41,6 +41,9 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Delivery-log rows older than this many days are deleted in the background; 0 keeps them.
     pub delivery_retention_days: u32,
+    /// Incidents resolved more than this many days ago are deleted in the background, with their
+    /// alerts, timeline and outbox rows; 0 keeps them.
+    pub resolved_incident_retention_days: u32,
 }
 
 /// How the outbox worker delivers incident events.
@@ -119,6 +122,7 @@ impl Default for Config {
             request_timeout_ms: 10_000,
             max_concurrent_requests: 1_024,
             delivery_retention_days: 7,
+            resolved_incident_retention_days: 90,
         }
     }
 }
@@ -157,6 +161,7 @@ pub struct FileConfig {
     pub request_timeout_ms: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
     pub delivery_retention_days: Option<u32>,
+    pub resolved_incident_retention_days: Option<u32>,
 }
 
 impl FileConfig {

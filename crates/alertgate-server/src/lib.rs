@@ -269,9 +269,15 @@ pub async fn start(
     let retention_task = retention::spawn(
         store.clone(),
         clock.clone(),
-        config.delivery_retention_days,
-        std::time::Duration::from_secs(60),
+        retention::Policy {
+            delivery_days: config.delivery_retention_days,
+            resolved_incident_days: config.resolved_incident_retention_days,
+            pacing: retention::Pacing::default(),
+            first_after: std::time::Duration::from_secs(30),
+            every: std::time::Duration::from_secs(60),
+        },
         shutdown.child_token(),
+        metrics.clone(),
     );
     let mut state = AppState::new(config.clone(), store, runtime, writer);
     state.outbox = outbox;

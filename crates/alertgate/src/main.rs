@@ -136,6 +136,10 @@ struct ServeArgs {
     /// [default: 7].
     #[arg(long, env = "ALERTGATE_DELIVERY_RETENTION_DAYS")]
     delivery_retention_days: Option<u32>,
+    /// Delete incidents resolved more than this many days ago (with their alerts, timeline and
+    /// outbox rows), in the background; 0 keeps them [default: 90].
+    #[arg(long, env = "ALERTGATE_RESOLVED_INCIDENT_RETENTION_DAYS")]
+    resolved_incident_retention_days: Option<u32>,
     /// Let investigation and notification destinations use plain http:// and private, loopback
     /// or link-local addresses. For local use and tests only: this turns off the SSRF guard.
     #[arg(
@@ -210,6 +214,10 @@ impl ServeArgs {
                 .delivery_retention_days
                 .or(file.delivery_retention_days)
                 .unwrap_or(defaults.delivery_retention_days),
+            resolved_incident_retention_days: self
+                .resolved_incident_retention_days
+                .or(file.resolved_incident_retention_days)
+                .unwrap_or(defaults.resolved_incident_retention_days),
         };
         Ok((config, log_format))
     }
@@ -290,6 +298,7 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         request_timeout_ms: None,
         max_concurrent_requests: None,
         delivery_retention_days: None,
+        resolved_incident_retention_days: None,
         apply: None,
     };
     let (config, _) = args.resolve()?;

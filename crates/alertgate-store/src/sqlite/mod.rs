@@ -10,6 +10,7 @@ mod ingest;
 mod migrate;
 mod outbox;
 mod read;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -414,6 +415,15 @@ impl Store for SqliteStore {
             Ok(n as u64)
         })
         .await
+    }
+
+    async fn purge_resolved_incidents(
+        &self,
+        resolved_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64> {
+        self.write(move |c| retention::purge_resolved_incidents(c, resolved_before, limit))
+            .await
     }
 
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>> {
