@@ -44,6 +44,9 @@ pub struct Config {
     /// Incidents resolved more than this many days ago are deleted in the background, with their
     /// alerts, timeline and outbox rows; 0 keeps them.
     pub resolved_incident_retention_days: u32,
+    /// Who checkpoints the embedded database's WAL: a background thread (default) or SQLite's
+    /// automatic checkpoint on the writer's connection.
+    pub sqlite_checkpoint: alertgate_store::sqlite::Checkpoints,
 }
 
 /// How the outbox worker delivers incident events.
@@ -123,6 +126,7 @@ impl Default for Config {
             max_concurrent_requests: 1_024,
             delivery_retention_days: 7,
             resolved_incident_retention_days: 90,
+            sqlite_checkpoint: Default::default(),
         }
     }
 }
@@ -162,6 +166,7 @@ pub struct FileConfig {
     pub max_concurrent_requests: Option<usize>,
     pub delivery_retention_days: Option<u32>,
     pub resolved_incident_retention_days: Option<u32>,
+    pub sqlite_checkpoint: Option<alertgate_store::sqlite::Checkpoints>,
 }
 
 impl FileConfig {

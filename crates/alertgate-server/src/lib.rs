@@ -120,7 +120,11 @@ async fn open_engine(config: &Config, cipher: SecretCipher) -> anyhow::Result<Ar
             postgres::redact_url(url)
         );
     };
-    let store = SqliteStore::open(&path, cipher)
+    let options = alertgate_store::sqlite::SqliteOptions {
+        checkpoints: config.sqlite_checkpoint,
+        ..Default::default()
+    };
+    let store = SqliteStore::open_with(&path, cipher, options)
         .with_context(|| format!("opening the database at {}", path.display()))?;
     tracing::info!(path = %path.display(), "using the embedded SQLite database");
     Ok(Arc::new(store))

@@ -82,6 +82,21 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SqliteCheckpoint {
+    Background,
+    Writer,
+}
+
+impl SqliteCheckpoint {
+    fn into_store(self) -> alertgate_store::sqlite::Checkpoints {
+        match self {
+            SqliteCheckpoint::Background => alertgate_store::sqlite::Checkpoints::Background,
+            SqliteCheckpoint::Writer => alertgate_store::sqlite::Checkpoints::Writer,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -140,6 +155,11 @@ struct ServeArgs {
     /// outbox rows), in the background; 0 keeps them [default: 90].
     #[arg(long, env = "ALERTGATE_RESOLVED_INCIDENT_RETENTION_DAYS")]
     resolved_incident_retention_days: Option<u32>,
+    /// Who checkpoints the embedded database's WAL: `background` (a thread of its own, off the
+    /// write path) or `writer` (SQLite's automatic checkpoint on the committing connection)
+    /// [default: background].
+    #[arg(long, env = "ALERTGATE_SQLITE_CHECKPOINT", value_enum)]
+    sqlite_checkpoint: Option<SqliteCheckpoint>,
     /// Let investigation and notification destinations use plain http:// and private, loopback
     /// or link-local addresses. For local use and tests only: this turns off the SSRF guard.
     #[arg(
@@ -218,6 +238,11 @@ impl ServeArgs {
                 .resolved_incident_retention_days
                 .or(file.resolved_incident_retention_days)
                 .unwrap_or(defaults.resolved_incident_retention_days),
+            sqlite_checkpoint: self
+                .sqlite_checkpoint
+                .map(SqliteCheckpoint::into_store)
+                .or(file.sqlite_checkpoint)
+                .unwrap_or(defaults.sqlite_checkpoint),
         };
         Ok((config, log_format))
     }
@@ -299,6 +324,7 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         max_concurrent_requests: None,
         delivery_retention_days: None,
         resolved_incident_retention_days: None,
+        sqlite_checkpoint: None,
         apply: None,
     };
     let (config, _) = args.resolve()?;
