@@ -43,6 +43,12 @@ pub struct Config {
     pub connections: crate::serve::ConnectionLimits,
     /// Delivery-log rows older than this many days are deleted in the background; 0 keeps them.
     pub delivery_retention_days: u32,
+    /// Incidents resolved more than this many days ago are deleted in the background, with their
+    /// alerts, timeline and outbox rows; 0 keeps them.
+    pub resolved_incident_retention_days: u32,
+    /// Who checkpoints the embedded database's WAL: a background thread (default) or SQLite's
+    /// automatic checkpoint on the writer's connection.
+    pub sqlite_checkpoint: alertgate_store::sqlite::Checkpoints,
 }
 
 /// How the outbox worker delivers incident events.
@@ -122,6 +128,8 @@ impl Default for Config {
             max_concurrent_requests: 1_024,
             connections: crate::serve::ConnectionLimits::default(),
             delivery_retention_days: 7,
+            resolved_incident_retention_days: 90,
+            sqlite_checkpoint: Default::default(),
         }
     }
 }
@@ -161,6 +169,8 @@ pub struct FileConfig {
     pub max_concurrent_requests: Option<usize>,
     pub connections: Option<crate::serve::ConnectionLimits>,
     pub delivery_retention_days: Option<u32>,
+    pub resolved_incident_retention_days: Option<u32>,
+    pub sqlite_checkpoint: Option<alertgate_store::sqlite::Checkpoints>,
 }
 
 impl FileConfig {

@@ -121,7 +121,11 @@ async fn open_engine(config: &Config, cipher: SecretCipher) -> anyhow::Result<Ar
             postgres::redact_url(url)
         );
     };
-    let store = SqliteStore::open(&path, cipher)
+    let options = alertgate_store::sqlite::SqliteOptions {
+        checkpoints: config.sqlite_checkpoint,
+        ..Default::default()
+    };
+    let store = SqliteStore::open_with(&path, cipher, options)
         .with_context(|| format!("opening the database at {}", path.display()))?;
     tracing::info!(path = %path.display(), "using the embedded SQLite database");
     Ok(Arc::new(store))
@@ -274,9 +278,15 @@ pub async fn start(
     let retention_task = retention::spawn(
         store.clone(),
         clock.clone(),
-        config.delivery_retention_days,
-        std::time::Duration::from_secs(60),
+        retention::Policy {
+            delivery_days: config.delivery_retention_days,
+            resolved_incident_days: config.resolved_incident_retention_days,
+            pacing: retention::Pacing::default(),
+            first_after: std::time::Duration::from_secs(30),
+            every: std::time::Duration::from_secs(60),
+        },
         shutdown.child_token(),
+        metrics.clone(),
     );
     let mut state = AppState::new(config.clone(), store, runtime, writer);
     state.outbox = outbox;

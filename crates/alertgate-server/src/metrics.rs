@@ -139,6 +139,11 @@ impl Metrics {
         });
     }
 
+    /// Rows retention deleted: `kind` is `deliveries` or `resolved_incidents`.
+    pub fn retention_deleted(&self, kind: &'static str, rows: u64) {
+        self.with(|| counter!("alertgate_retention_deleted_total", "kind" => kind).increment(rows));
+    }
+
     /// Render the recorded metrics plus what is read now from `app`.
     pub async fn render(&self, app: &AppState) -> String {
         let writer_depth = app.writer.queue_depth();

@@ -1,9 +1,17 @@
-//! Retention: delivery-log rows older than `delivery_retention_days` (default 7; 0 keeps them
-//! forever) are deleted in the background, in batches of [`BATCH`] with a pause between batches,
-//! so a large purge never holds the writer for long.
+//! Retention: in the background, delivery-log rows older than `delivery_retention_days`
+//! (default 7) and incidents resolved more than `resolved_incident_retention_days` ago (default
+//! 90, with their alerts, timeline and outbox rows) are deleted; 0 keeps them forever.
+//!
+//! A purge runs in small batches, each its own short transaction, paced so that intake never
+//! waits long behind it: on SQLite a batch holds the one write connection (intake batches queue
+//! behind it), so a batch should take about as long as an ordinary intake commit, and the pause
+//! after it is a multiple of what it took, so the purge uses a bounded share of the writer's time.
+//! The batch size adapts to that target: it halves when a batch was slow and doubles (up to
+//! [`BATCH`]) when it was quick.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -11,9 +19,85 @@ use alertgate_core::ids::DeliveryId;
 use alertgate_store::{Store, StoreError};
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 
+/// The largest batch, in rows (delivery rows or incidents).
 pub const BATCH: u32 = 1_000;
 const DAY_MS: i64 = 24 * 3_600_000;
+
+/// How a purge paces itself (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub min_batch: u32,
+    pub max_batch: u32,
+    /// What one batch should take at most.
+    pub target: Duration,
+    /// The pause after a batch is at least this…
+    pub min_pause: Duration,
+    /// …and at least this many times what the batch took.
+    pub pause_factor: u32,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self {
+            min_batch: 20,
+            max_batch: BATCH,
+            target: Duration::from_millis(2),
+            min_pause: Duration::from_millis(10),
+            pause_factor: 4,
+        }
+    }
+}
+
+/// What the retention task deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Delivery-log rows older than this many days; 0 keeps them.
+    pub delivery_days: u32,
+    /// Incidents resolved more than this many days ago; 0 keeps them.
+    pub resolved_incident_days: u32,
+    pub pacing: Pacing,
+    /// The first purge waits this long after start (the node warms up first); then one every
+    /// `every`.
+    pub first_after: Duration,
+    pub every: Duration,
+}
+
+/// Run `batch(size)` until it deletes fewer rows than asked, pacing as [`Pacing`] says; returns
+/// how many rows went.
+async fn purge_in_batches<F, Fut>(pacing: Pacing, mut batch: F) -> Result<u64, StoreError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<u64, StoreError>>,
+{
+    let min = pacing.min_batch.max(1);
+    let max = pacing.max_batch.max(min);
+    let mut size = max;
+    let mut total = 0;
+    loop {
+        let started = Instant::now();
+        let n = batch(size).await?;
+        let took = started.elapsed();
+        tracing::debug!(
+            size,
+            deleted = n,
+            took_us = took.as_micros() as u64,
+            "retention batch"
+        );
+        total += n;
+        if n < u64::from(size) {
+            return Ok(total);
+        }
+        if took > pacing.target * 2 {
+            size = (size / 2).max(min);
+        } else if took < pacing.target / 2 {
+            size = size.saturating_mul(2).min(max);
+        }
+        // Let intake batches in between.
+        tokio::time::sleep(pacing.min_pause.max(took * pacing.pause_factor)).await;
+    }
+}
 
 /// Delete every delivery row older than `days`, batch by batch; returns how many went.
 pub async fn purge_once(
@@ -21,42 +105,113 @@ pub async fn purge_once(
     clock: &dyn Clock,
     days: u32,
 ) -> Result<u64, StoreError> {
+    purge_deliveries(store, clock, days, Pacing::default(), None).await
+}
+
+async fn purge_deliveries(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    days: u32,
+    pacing: Pacing,
+    metrics: Option<&Metrics>,
+) -> Result<u64, StoreError> {
     if days == 0 {
         return Ok(0);
     }
     let cutoff = clock.now().saturating_sub_millis(i64::from(days) * DAY_MS);
     let before = DeliveryId::min_at(cutoff);
-    let mut total = 0;
-    loop {
-        let n = store.purge_deliveries(before, BATCH).await?;
-        total += n;
-        if n < u64::from(BATCH) {
-            return Ok(total);
+    purge_in_batches(pacing, move |size| async move {
+        let n = store.purge_deliveries(before, size).await?;
+        if let Some(m) = metrics {
+            m.retention_deleted("deliveries", n);
         }
-        // Let intake batches in between.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        Ok(n)
+    })
+    .await
 }
 
-/// Purge every `every`, until `stop`.
+/// Delete every incident resolved more than `days` ago (with its alerts, timeline and outbox
+/// rows), batch by batch; returns how many incidents went.
+pub async fn purge_resolved_incidents_once(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    days: u32,
+) -> Result<u64, StoreError> {
+    purge_resolved_incidents(store, clock, days, Pacing::default(), None).await
+}
+
+async fn purge_resolved_incidents(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    days: u32,
+    pacing: Pacing,
+    metrics: Option<&Metrics>,
+) -> Result<u64, StoreError> {
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = clock.now().saturating_sub_millis(i64::from(days) * DAY_MS);
+    purge_in_batches(pacing, move |size| async move {
+        let n = store.purge_resolved_incidents(cutoff, size).await?;
+        if let Some(m) = metrics {
+            m.retention_deleted("resolved_incidents", n);
+        }
+        Ok(n)
+    })
+    .await
+}
+
+/// Purge as `policy` says, until `stop`.
 pub fn spawn(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    days: u32,
-    every: Duration,
+    policy: Policy,
     stop: CancellationToken,
+    metrics: Metrics,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(policy.first_after) => {}
+        }
         loop {
-            match purge_once(store.as_ref(), clock.as_ref(), days).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, days, "purged old delivery-log rows"),
-                Err(e) => tracing::warn!(error = %e, "delivery-log retention failed; will retry"),
-            }
+            let started = Instant::now();
+            let purged = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = purge_deliveries(store.as_ref(), clock.as_ref(), policy.delivery_days, policy.pacing, Some(&metrics)) => r,
+            };
+            report("deliveries", policy.delivery_days, started, purged);
+            let started = Instant::now();
+            let purged = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = purge_resolved_incidents(store.as_ref(), clock.as_ref(), policy.resolved_incident_days, policy.pacing, Some(&metrics)) => r,
+            };
+            report(
+                "resolved_incidents",
+                policy.resolved_incident_days,
+                started,
+                purged,
+            );
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(policy.every) => {}
             }
         }
     })
+}
+
+fn report(kind: &'static str, days: u32, started: Instant, purged: Result<u64, StoreError>) {
+    match purged {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(
+                kind,
+                deleted = n,
+                days,
+                seconds = started.elapsed().as_secs_f64(),
+                "retention: purged"
+            );
+        }
+        Err(e) => tracing::warn!(kind, error = %e, "retention failed; will retry"),
+    }
 }

@@ -159,6 +159,18 @@ pub trait Store: Send + Sync + 'static {
     /// so intake never waits long behind it.
     async fn purge_deliveries(&self, before: DeliveryId, limit: u32) -> Result<u64>;
 
+    /// Delete at most `limit` incidents resolved before `resolved_before` (earliest resolution
+    /// first) together with everything that belongs to them: their alerts, timeline entries and
+    /// outbox events, messages and attempts. An incident whose events are still owed to a
+    /// destination (a message pending or being delivered) is kept until they settle. Returns how
+    /// many incidents went. Retention calls it in small batches.
+    ///
+    /// Resolved is final: no alert deduplicates into, correlates with or reopens a resolved
+    /// incident (triage only looks at unresolved ones), so deleting one never changes a later
+    /// decision. Delivery-log rows keep naming it in their results until their own retention.
+    async fn purge_resolved_incidents(&self, resolved_before: Timestamp, limit: u32)
+        -> Result<u64>;
+
     /// Acknowledge or resolve an incident on a person's behalf, serialized with intake. `None`
     /// when it does not exist in the workspace. Resolving also resolves its open alerts, so a
     /// repeat opens a new incident.

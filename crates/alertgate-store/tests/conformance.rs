@@ -47,6 +47,24 @@ impl Subject {
         }
     }
 
+    /// What `sql` (a query of one integer, without parameters) answers, read straight from the
+    /// database rather than through the store.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self {
+            Subject::Sqlite { dir, .. } => {
+                let c = rusqlite::Connection::open(dir.path().join("alertgate.db")).unwrap();
+                c.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            Subject::Postgres { db, .. } => {
+                let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                client.query_one(sql, &[]).await.unwrap().get(0)
+            }
+        }
+    }
+
     pub fn sqlite() -> Subject {
         let dir = tempfile::tempdir().unwrap();
         let store =
@@ -1498,6 +1516,249 @@ mod cases {
         assert_eq!(deleted.destination_name, None);
     }
 
+    /// Rows of each table that belong to these incidents, straight from the database.
+    async fn owned_rows(sub: &Subject, incidents: &[IncidentId]) -> Vec<(&'static str, i64)> {
+        let ids = incidents
+            .iter()
+            .map(|i| format!("'{i}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut out = Vec::new();
+        for (table, sql) in [
+            (
+                "incidents",
+                format!("SELECT COUNT(*) FROM incidents WHERE id IN ({ids})"),
+            ),
+            (
+                "alerts",
+                format!("SELECT COUNT(*) FROM alerts WHERE incident_id IN ({ids})"),
+            ),
+            (
+                "incident_events",
+                format!("SELECT COUNT(*) FROM incident_events WHERE incident_id IN ({ids})"),
+            ),
+            (
+                "outbox_events",
+                format!("SELECT COUNT(*) FROM outbox_events WHERE incident_id IN ({ids})"),
+            ),
+            (
+                "outbox_messages",
+                format!("SELECT COUNT(*) FROM outbox_messages WHERE incident_id IN ({ids})"),
+            ),
+            (
+                "outbox_attempts",
+                format!(
+                    "SELECT COUNT(*) FROM outbox_attempts WHERE message_id IN
+                        (SELECT id FROM outbox_messages WHERE incident_id IN ({ids}))"
+                ),
+            ),
+        ] {
+            out.push((table, sub.scalar(&sql).await));
+        }
+        out
+    }
+
+    /// Rows whose incident (or message) no longer exists.
+    async fn orphans(sub: &Subject) -> i64 {
+        let mut n = 0;
+        for sql in [
+            "SELECT COUNT(*) FROM alerts WHERE incident_id NOT IN (SELECT id FROM incidents)",
+            "SELECT COUNT(*) FROM incident_events WHERE incident_id NOT IN (SELECT id FROM incidents)",
+            "SELECT COUNT(*) FROM outbox_events WHERE incident_id NOT IN (SELECT id FROM incidents)",
+            "SELECT COUNT(*) FROM outbox_messages WHERE incident_id NOT IN (SELECT id FROM incidents)",
+            "SELECT COUNT(*) FROM outbox_attempts WHERE message_id NOT IN (SELECT id FROM outbox_messages)",
+        ] {
+            n += sub.scalar(sql).await;
+        }
+        n
+    }
+
+    pub async fn old_resolved_incidents_are_purged_with_everything_that_belongs_to_them(
+        sub: &Subject,
+    ) {
+        const MIN: i64 = 60_000;
+        const DAY: i64 = 24 * HOUR;
+        let s = sub.store();
+        let ws = WorkspaceId::DEFAULT;
+        let mut w = webhook(ws, "kept");
+        w.automation = all_on();
+        w.correlation = serde_json::from_value(json!({
+            "enable_correlation": true, "correlation_window_minutes": 5
+        }))
+        .unwrap();
+        s.create_webhook(&w).await.unwrap();
+        for d in [
+            destination(ws, DestinationKind::Investigation, 10),
+            destination(ws, DestinationKind::Webhook, 11),
+        ] {
+            s.create_destination(&d).await.unwrap();
+        }
+        let h = hook(&w);
+        let fire = |title: &str, t: i64| {
+            item(
+                &h,
+                at(t),
+                vec![alert(title, Severity::High, AlertStatus::Firing)],
+            )
+        };
+        let resolve = |title: &str, t: i64| {
+            item(
+                &h,
+                at(t),
+                vec![alert(title, Severity::High, AlertStatus::Resolved)],
+            )
+        };
+        // A: two correlated alerts, resolved by the source on day 0.
+        let a = one(s, fire("a1", 0), at(0)).await.outcomes[0]
+            .incident_id
+            .unwrap();
+        let a2 = one(s, fire("a2", MIN), at(MIN)).await;
+        assert_eq!(a2.outcomes[0].incident_id, Some(a), "correlated");
+        one(s, resolve("a1", 2 * MIN), at(2 * MIN)).await;
+        one(s, resolve("a2", 3 * MIN), at(3 * MIN)).await;
+        // B: a repeat, acknowledged and resolved by people on day 0.
+        let b = one(s, fire("b1", 10 * MIN), at(10 * MIN)).await.outcomes[0]
+            .incident_id
+            .unwrap();
+        one(s, fire("b1", 11 * MIN), at(11 * MIN)).await;
+        s.incident_action(ws, b, IncidentAction::Acknowledge, at(12 * MIN))
+            .await
+            .unwrap();
+        s.incident_action(ws, b, IncidentAction::Resolve, at(20 * MIN))
+            .await
+            .unwrap();
+        // C: resolved on day 0, but its events are still owed to the destinations.
+        let c = one(s, fire("c1", 30 * MIN), at(30 * MIN)).await.outcomes[0]
+            .incident_id
+            .unwrap();
+        // D: opened on day 0, resolved on day 9.
+        let d = one(s, fire("d1", 40 * MIN), at(40 * MIN)).await.outcomes[0]
+            .incident_id
+            .unwrap();
+        // E open and F acknowledged since day 0.
+        let e = one(s, fire("e1", 50 * MIN), at(50 * MIN)).await.outcomes[0]
+            .incident_id
+            .unwrap();
+        let f = one(s, fire("f1", 57 * MIN), at(57 * MIN)).await.outcomes[0]
+            .incident_id
+            .unwrap();
+        s.incident_action(ws, f, IncidentAction::Acknowledge, at(HOUR))
+            .await
+            .unwrap();
+        // Every message so far is delivered, with an attempt on record, except C's.
+        let due = s
+            .claim_due_events(at(HOUR), 60_000, 100, "n1")
+            .await
+            .unwrap();
+        assert!(due.iter().any(|m| m.incident_id == a) && due.iter().any(|m| m.incident_id == b));
+        for m in due.iter().filter(|m| m.incident_id != c) {
+            let settled = s
+                .complete_event(
+                    &m.claim,
+                    &attempt(1, at(HOUR), 200),
+                    AttemptOutcome::Delivered,
+                )
+                .await
+                .unwrap();
+            assert!(settled);
+        }
+        for m in due.iter().filter(|m| m.incident_id == c) {
+            let t = at(HOUR);
+            s.complete_event(
+                &m.claim,
+                &attempt(1, t, 503),
+                AttemptOutcome::RetryAt(at(2 * HOUR)),
+            )
+            .await
+            .unwrap();
+        }
+        s.incident_action(ws, c, IncidentAction::Resolve, at(HOUR))
+            .await
+            .unwrap();
+        one(s, resolve("d1", 9 * DAY), at(9 * DAY)).await;
+        let deliveries = sub.scalar("SELECT COUNT(*) FROM deliveries").await;
+
+        let purged = [a, b];
+        let kept = [c, d, e, f];
+        let before = owned_rows(sub, &purged).await;
+        for (table, n) in &before {
+            assert!(
+                *n > 0,
+                "{table}: the purged incidents own rows in every table"
+            );
+        }
+        let kept_before = owned_rows(sub, &kept).await;
+
+        // Resolved more than 5 days ago, as of day 10: A and B, one batch at a time, earliest
+        // resolution first.
+        let cutoff = at(5 * DAY);
+        assert_eq!(s.purge_resolved_incidents(cutoff, 1).await.unwrap(), 1);
+        assert!(s.get_incident(ws, a).await.unwrap().is_none());
+        assert!(s.get_incident(ws, b).await.unwrap().is_some());
+        assert_eq!(s.purge_resolved_incidents(cutoff, 1).await.unwrap(), 1);
+        assert_eq!(s.purge_resolved_incidents(cutoff, 100).await.unwrap(), 0);
+        assert!(s.get_incident(ws, b).await.unwrap().is_none());
+        assert!(s.list_incident_messages(ws, a).await.unwrap().is_none());
+
+        let after = owned_rows(sub, &purged).await;
+        assert!(after.iter().all(|(_, n)| *n == 0), "{after:?}");
+        assert_eq!(orphans(sub).await, 0);
+        assert_eq!(
+            owned_rows(sub, &kept).await,
+            kept_before,
+            "the others are untouched"
+        );
+        assert_eq!(
+            sub.scalar("SELECT COUNT(*) FROM deliveries").await,
+            deliveries,
+            "the delivery log has its own retention"
+        );
+        for (inc, status) in [
+            (c, IncidentStatus::Resolved),
+            (d, IncidentStatus::Resolved),
+            (e, IncidentStatus::Open),
+            (f, IncidentStatus::Acknowledged),
+        ] {
+            let got = s.get_incident(ws, inc).await.unwrap().unwrap();
+            assert_eq!(got.incident.status, status);
+        }
+
+        // Dedup and correlation never see a purged incident: its alert opens a new one, which
+        // takes the repeats.
+        let t = 10 * DAY;
+        let again = one(s, fire("a1", t), at(t)).await;
+        assert_eq!(again.outcomes[0].decision, Decision::Created);
+        assert_ne!(again.outcomes[0].incident_id, Some(a));
+        let repeat = one(s, fire("a1", t + MIN), at(t + MIN)).await;
+        assert_eq!(
+            repeat.outcomes[0].incident_id,
+            again.outcomes[0].incident_id
+        );
+        assert!(matches!(
+            repeat.outcomes[0].decision,
+            Decision::Deduplicated { .. }
+        ));
+
+        // Once C's events are delivered, it goes too.
+        let due = s
+            .claim_due_events(at(2 * HOUR), 60_000, 100, "n1")
+            .await
+            .unwrap();
+        for m in due.iter().filter(|m| m.incident_id == c) {
+            s.complete_event(
+                &m.claim,
+                &attempt(2, at(2 * HOUR), 200),
+                AttemptOutcome::Delivered,
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(s.purge_resolved_incidents(cutoff, 100).await.unwrap(), 1);
+        assert!(s.get_incident(ws, c).await.unwrap().is_none());
+        assert!(s.get_incident(ws, d).await.unwrap().is_some());
+        assert_eq!(orphans(sub).await, 0);
+    }
+
     pub async fn a_preview_decides_like_ingest_and_keeps_nothing(sub: &Subject) {
         let s = sub.store();
         let (h, _) = automated(s, all_on()).await;
@@ -1579,6 +1840,7 @@ conformance!(
     retries_come_due_and_a_manual_retry_restarts_the_budget,
     a_gone_destination_is_disabled_and_its_waiting_messages_fail,
     a_preview_decides_like_ingest_and_keeps_nothing,
+    old_resolved_incidents_are_purged_with_everything_that_belongs_to_them,
 );
 
 /// What only a shared database has to get right: several nodes (store handles) at once.

@@ -82,6 +82,21 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SqliteCheckpoint {
+    Background,
+    Writer,
+}
+
+impl SqliteCheckpoint {
+    fn into_store(self) -> alertgate_store::sqlite::Checkpoints {
+        match self {
+            SqliteCheckpoint::Background => alertgate_store::sqlite::Checkpoints::Background,
+            SqliteCheckpoint::Writer => alertgate_store::sqlite::Checkpoints::Writer,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -143,6 +158,15 @@ struct ServeArgs {
     /// [default: 7].
     #[arg(long, env = "ALERTGATE_DELIVERY_RETENTION_DAYS")]
     delivery_retention_days: Option<u32>,
+    /// Delete incidents resolved more than this many days ago (with their alerts, timeline and
+    /// outbox rows), in the background; 0 keeps them [default: 90].
+    #[arg(long, env = "ALERTGATE_RESOLVED_INCIDENT_RETENTION_DAYS")]
+    resolved_incident_retention_days: Option<u32>,
+    /// Who checkpoints the embedded database's WAL: `background` (a thread of its own, off the
+    /// write path) or `writer` (SQLite's automatic checkpoint on the committing connection)
+    /// [default: background].
+    #[arg(long, env = "ALERTGATE_SQLITE_CHECKPOINT", value_enum)]
+    sqlite_checkpoint: Option<SqliteCheckpoint>,
     /// Let investigation and notification destinations use plain http:// and private, loopback
     /// or link-local addresses. For local use and tests only: this turns off the SSRF guard.
     #[arg(
@@ -227,6 +251,15 @@ impl ServeArgs {
                 .delivery_retention_days
                 .or(file.delivery_retention_days)
                 .unwrap_or(defaults.delivery_retention_days),
+            resolved_incident_retention_days: self
+                .resolved_incident_retention_days
+                .or(file.resolved_incident_retention_days)
+                .unwrap_or(defaults.resolved_incident_retention_days),
+            sqlite_checkpoint: self
+                .sqlite_checkpoint
+                .map(SqliteCheckpoint::into_store)
+                .or(file.sqlite_checkpoint)
+                .unwrap_or(defaults.sqlite_checkpoint),
         };
         Ok((config, log_format))
     }
@@ -309,6 +342,8 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         max_connections: None,
         header_read_timeout_ms: None,
         delivery_retention_days: None,
+        resolved_incident_retention_days: None,
+        sqlite_checkpoint: None,
         apply: None,
     };
     let (config, _) = args.resolve()?;

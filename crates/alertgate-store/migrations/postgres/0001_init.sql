@@ -42,6 +42,8 @@ CREATE INDEX incidents_workspace ON incidents (workspace_id, id);
 CREATE INDEX incidents_open ON incidents (workspace_id, last_alert_at) WHERE status <> 'resolved';
 -- …and, for webhook-scoped correlation, the recent unresolved incidents of one webhook.
 CREATE INDEX incidents_open_webhook ON incidents (webhook_id, last_alert_at) WHERE status <> 'resolved';
+-- Retention finds incidents resolved before a cutoff; only resolved ones are indexed.
+CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE status = 'resolved';
 
 CREATE TABLE incident_events (
     seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -156,6 +158,9 @@ CREATE TABLE outbox_events (
     created_at   BIGINT NOT NULL,
     data         TEXT NOT NULL          -- JSON incident context
 );
+
+-- Retention deletes an incident's events with it.
+CREATE INDEX outbox_events_incident ON outbox_events (incident_id);
 
 CREATE TABLE outbox_messages (
     id               TEXT COLLATE "C" PRIMARY KEY,  -- the webhook-id destinations receive

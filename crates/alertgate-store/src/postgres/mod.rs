@@ -45,6 +45,7 @@ mod ingest;
 mod migrate;
 mod outbox;
 mod read;
+mod retention;
 
 use std::time::Duration;
 
@@ -593,6 +594,19 @@ impl Store for PostgresStore {
                     .await?;
                 Ok(n)
             })
+        })
+        .await
+    }
+
+    async fn purge_resolved_incidents(
+        &self,
+        resolved_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64> {
+        self.with_client(move |c| {
+            Box::pin(
+                async move { retention::purge_resolved_incidents(c, resolved_before, limit).await },
+            )
         })
         .await
     }
