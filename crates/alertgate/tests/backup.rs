@@ -67,16 +67,14 @@ async fn an_online_backup_restores_the_state_it_was_taken_at() {
     let live = tempfile::tempdir().unwrap();
     let (server, base) = start(live.path());
     let c = reqwest::Client::new();
-    let hook: Value = c
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "backed up", "rate_limit_per_hour": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook = common::admin_post(
+        &c,
+        &base,
+        ADMIN,
+        "/api/v1/webhooks",
+        json!({"name": "backed up", "rate_limit_per_hour": 0}),
+    )
+    .await;
     let (url, secret) = (
         hook["intake_url"].as_str().unwrap(),
         hook["secret"].as_str().unwrap(),

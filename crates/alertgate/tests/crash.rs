@@ -197,18 +197,6 @@ async fn all_incidents(client: &reqwest::Client, base: &str) -> Vec<Value> {
     }
 }
 
-async fn create(client: &reqwest::Client, base: &str, path: &str, body: Value) -> Value {
-    let resp = client
-        .post(format!("{base}{path}"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "POST {path}");
-    resp.json().await.unwrap()
-}
-
 /// One engine's run: kills, restarts, then the checks. Panics on any lost or doubled write.
 async fn run(engine: &str, database_url: Option<String>) {
     let kills: usize = std::env::var("ALERTGATE_CRASH_KILLS")
@@ -238,18 +226,20 @@ async fn run(engine: &str, database_url: Option<String>) {
     events.delay_up_to(30);
 
     let (mut server, first_start) = start(&setup).await;
-    let destination = create(
+    let destination = common::admin_post(
         &client,
         &server.base,
+        ADMIN,
         "/api/v1/destinations",
         json!({"kind": "webhook", "name": "crash-events", "url": events.url,
                "event_types": ["incident.created"]}),
     )
     .await;
     events.set_secret(destination["secret"].as_str().unwrap());
-    let hook = create(
+    let hook = common::admin_post(
         &client,
         &server.base,
+        ADMIN,
         "/api/v1/webhooks",
         json!({"name": "crash", "rate_limit_per_hour": 0, "notify_workspace": true}),
     )

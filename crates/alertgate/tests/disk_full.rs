@@ -210,16 +210,14 @@ async fn a_full_disk_is_answered_with_503_and_intake_recovers_when_space_returns
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let hook: Value = client
-        .post(format!("{}/api/v1/webhooks", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "disk", "rate_limit_per_hour": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook = common::admin_post(
+        &client,
+        &server.base,
+        ADMIN,
+        "/api/v1/webhooks",
+        json!({"name": "disk", "rate_limit_per_hour": 0}),
+    )
+    .await;
     let url = hook["intake_url"].as_str().unwrap().to_string();
     let secret = hook["secret"].as_str().unwrap().to_string();
     let mut t = Tally::default();

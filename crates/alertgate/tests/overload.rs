@@ -198,16 +198,14 @@ async fn at_twice_the_sustainable_rate_excess_is_shed_latency_and_memory_stay_bo
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let hook: Value = client
-        .post(format!("{}/api/v1/webhooks", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "overload", "rate_limit_per_hour": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook = common::admin_post(
+        &client,
+        &server.base,
+        ADMIN,
+        "/api/v1/webhooks",
+        json!({"name": "overload", "rate_limit_per_hour": 0}),
+    )
+    .await;
     let secret = Arc::new(hook["secret"].as_str().unwrap().to_string());
     let url = Arc::new(hook["intake_url"].as_str().unwrap().to_string());
     let counter = Arc::new(AtomicU64::new(0));

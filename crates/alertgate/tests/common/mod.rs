@@ -20,3 +20,24 @@ pub fn listening_url(child: &mut Child) -> Option<String> {
     }
     None
 }
+
+/// POST `body` to `base` + `path` as the admin and return the created object (asserting 201).
+/// Not every test binary creates objects over HTTP.
+#[allow(dead_code)]
+pub async fn admin_post(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let resp = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "POST {path}");
+    resp.json().await.unwrap()
+}
