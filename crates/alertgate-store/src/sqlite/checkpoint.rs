@@ -25,6 +25,12 @@
 //!   that keeps an old snapshot keeps a checkpoint from finishing), a `RESTART` checkpoint, which
 //!   waits a little for that reader.
 //!
+//! A `PASSIVE` pass that does not copy the whole WAL leaves the pages it copied unsynced in the
+//! database file (SQLite syncs the file only when a checkpoint completes); the pass that then
+//! completes while holding the writer would flush all of them, and intake would wait for it
+//! (under a purge, with 40 MiB of copied pages, 20–30 ms). So after each unlocked pass this
+//! thread syncs the database file itself, unlocked, and the held pass syncs only what it copied.
+//!
 //! The checkpoints that hold the writer use this thread's connection with a short busy timeout:
 //! they give up rather than hold intake while a reader finishes. A checkpoint that fails (the
 //! disk is full, an I/O error) is logged once and retried at the next tick; commits are not
@@ -95,11 +101,12 @@ pub(crate) fn start(
     conn.busy_timeout(Duration::from_millis(20))?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;")?;
     let stop: Stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let path = path.to_path_buf();
     let thread = {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("alertgate-checkpoint".into())
-            .spawn(move || run(conn, writer, settings, stop))
+            .spawn(move || run(conn, &path, writer, settings, stop))
             .map_err(|e| crate::StoreError::Other(format!("starting the checkpointer: {e}")))?
     };
     Ok(Checkpointer {
@@ -133,7 +140,25 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-fn run(conn: Connection, writer: Arc<Mutex<Connection>>, settings: CheckpointSettings, stop: Stop) {
+/// Flush what a checkpoint copied into the database file to the disk (see the module docs).
+fn sync_database(path: &Path) -> rusqlite::Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_data())
+        .map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
+                Some(format!("syncing {}: {e}", path.display())),
+            )
+        })
+}
+
+fn run(
+    conn: Connection,
+    path: &Path,
+    writer: Arc<Mutex<Connection>>,
+    settings: CheckpointSettings,
+    stop: Stop,
+) {
     // Hold the writer's connection: no intake batch commits meanwhile.
     let between_batches = || {
         writer
@@ -145,6 +170,8 @@ fn run(conn: Connection, writer: Arc<Mutex<Connection>>, settings: CheckpointSet
     // Whether the WAL may hold something a TRUNCATE would remove.
     let mut dirty = true;
     let mut failing = false;
+    // Frames the last pass had copied (a new WAL starts again from 0).
+    let mut copied = 0;
     loop {
         {
             let (flag, wake) = &*stop;
@@ -164,6 +191,10 @@ fn run(conn: Connection, writer: Arc<Mutex<Connection>>, settings: CheckpointSet
                 dirty = true;
                 let started = Instant::now();
                 let first = checkpoint(&conn, "PASSIVE")?;
+                if first.checkpointed != copied && first.checkpointed > 0 {
+                    sync_database(path)?;
+                }
+                copied = first.checkpointed;
                 tracing::trace!(
                     frames = first.log,
                     copied = first.checkpointed,
