@@ -73,8 +73,9 @@ def wait_ready(url, proc, timeout=60):
 class Proc:
     """A server process with CPU and memory accounting from /proc."""
 
-    def __init__(self, args, env=None, cwd=None):
-        self.p = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def __init__(self, args, env=None, cwd=None, log=None):
+        out = open(log, "w") if log else subprocess.DEVNULL
+        self.p = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=out)
 
     def cpu_ticks(self):
         with open(f"/proc/{self.p.pid}/stat") as f:

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -77,6 +77,10 @@ struct LoadArgs {
     /// First request number (so runs do not repeat each other's alerts).
     #[arg(long, default_value_t = 0)]
     start: u64,
+    /// Also write one line per request here: when it was (to be) sent, in Unix milliseconds, its
+    /// latency in milliseconds and its status (0 = no answer).
+    #[arg(long)]
+    samples: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -89,6 +93,14 @@ struct SeedArgs {
     /// Webhook id the incidents belong to (create the webhook first through the API).
     #[arg(long)]
     webhook: String,
+    /// How long ago the incidents arrived (1 day by default: inside every retention period, so
+    /// nothing seeded is purged while a benchmark runs).
+    #[arg(long, default_value_t = 1.0)]
+    days_ago: f64,
+    /// Resolve each incident right after it opened (its alert is sent again as resolved), so
+    /// the incidents are what resolved-incident retention deletes.
+    #[arg(long)]
+    resolved: bool,
 }
 
 #[tokio::main]
@@ -240,17 +252,25 @@ struct Tally {
     hist: Option<hdrhistogram::Histogram<u64>>,
     statuses: std::collections::BTreeMap<u16, u64>,
     errors: u64,
+    /// (sent at, Unix ms; latency, µs; status or 0), when `--samples` asked for them.
+    samples: Option<Vec<(u64, u64, u16)>>,
 }
 
 impl Tally {
-    fn new() -> Self {
+    fn new(samples: bool) -> Self {
         Self {
             hist: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
+            samples: samples.then(Vec::new),
             ..Default::default()
         }
     }
 
-    fn record(&mut self, latency: Duration, result: Result<u16, String>) {
+    fn record(&mut self, sent: SystemTime, latency: Duration, result: Result<u16, String>) {
+        if let Some(samples) = &mut self.samples {
+            let at = sent.duration_since(UNIX_EPOCH).unwrap_or_default();
+            let status = *result.as_ref().unwrap_or(&0);
+            samples.push((at.as_millis() as u64, latency.as_micros() as u64, status));
+        }
         match result {
             Ok(s) => *self.statuses.entry(s).or_default() += 1,
             Err(_) => self.errors += 1,
@@ -265,6 +285,9 @@ impl Tally {
             *self.statuses.entry(k).or_default() += v;
         }
         self.errors += other.errors;
+        if let (Some(a), Some(b)) = (&mut self.samples, other.samples) {
+            a.extend(b);
+        }
         if let (Some(a), Some(b)) = (&mut self.hist, &other.hist) {
             let _ = a.add(b);
         }
@@ -294,18 +317,21 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     });
     let duration = Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
-    let mut total = Tally::new();
+    let sampling = args.samples.is_some();
+    // Wall-clock time of `started`, for the samples.
+    let epoch = SystemTime::now();
+    let mut total = Tally::new(sampling);
     match args.rate {
         None => {
             let mut workers = Vec::new();
             for _ in 0..args.connections {
                 let shared = shared.clone();
                 workers.push(tokio::spawn(async move {
-                    let mut t = Tally::new();
+                    let mut t = Tally::new(sampling);
                     while started.elapsed() < duration {
                         let t0 = Instant::now();
                         let r = shared.send().await;
-                        t.record(t0.elapsed(), r);
+                        t.record(epoch + t0.duration_since(started), t0.elapsed(), r);
                     }
                     t
                 }));
@@ -328,17 +354,25 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
                 tokio::spawn(async move {
                     let r = shared.send().await;
                     // From the scheduled time: queueing in the server counts.
-                    let _ = tx.send((scheduled.elapsed(), r));
+                    let _ = tx.send((scheduled, scheduled.elapsed(), r));
                 });
                 i += 1;
             }
             drop(tx);
-            while let Some((lat, r)) = rx.recv().await {
-                total.record(lat, r);
+            while let Some((at, lat, r)) = rx.recv().await {
+                total.record(epoch + at.duration_since(started), lat, r);
             }
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let (Some(path), Some(samples)) = (&args.samples, &mut total.samples) {
+        samples.sort_unstable();
+        let mut out = String::with_capacity(samples.len() * 24);
+        for (at, us, status) in samples.iter() {
+            out.push_str(&format!("{at} {:.3} {status}\n", *us as f64 / 1000.0));
+        }
+        std::fs::write(path, out).with_context(|| format!("{}", path.display()))?;
+    }
     let n: u64 = total.statuses.values().sum::<u64>() + total.errors;
     let ok: u64 = total
         .statuses
@@ -385,48 +419,121 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         correlation: off.clone(),
         workspace_correlation: off,
     };
-    let body = r#"{"title":"seeded alert","severity":"high","service":"seed"}"#;
+    // About 1 KB, like the load's generic alert: text that compresses as a real description does.
+    let body = serde_json::json!({
+        "title": "High CPU on a seeded host",
+        "description": format!("CPU usage exceeded 90% for 5 minutes. {}", pad_text(700)),
+        "severity": "high",
+        "service": "seed",
+    });
+    let body_text = body.to_string();
     let started = Instant::now();
     let batch = 5_000u64;
-    let base = 1_700_000_000_000i64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let base = now_ms - (args.days_ago * 86_400_000.0) as i64;
     let mut done = 0u64;
     while done < args.incidents {
         let now = Timestamp::from_millis(base + done as i64);
-        let items: Vec<IngestItem> = (done..(done + batch).min(args.incidents))
-            .map(|i| IngestItem {
-                webhook: ctx.clone(),
-                delivery: NewDelivery {
-                    id: DeliveryId::generate(now, rand::random()),
-                    received_at: now,
-                    source_addr: Some("127.0.0.1".into()),
-                    method: "POST".into(),
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: body.into(),
-                    error: None,
-                    extracted: None,
-                    warnings: Vec::new(),
-                    latency_us: 100,
-                },
-                alerts: vec![NormalizedAlert {
-                    title: format!("seeded alert {i}"),
-                    description: Some("seeded for benchmarks".into()),
-                    severity: Severity::High,
-                    raw_severity: None,
-                    services: vec!["seed".into()],
-                    status: AlertStatus::Firing,
-                    dedup_key: format!("seed-{i}"),
-                    dedup_key_custom: true,
-                    source_url: None,
-                    payload: serde_json::json!({"title": format!("seeded alert {i}")}),
-                }],
-            })
-            .collect();
-        done += items.len() as u64;
-        store.ingest(items, now).await?;
+        let end = (done + batch).min(args.incidents);
+        let item = |i: u64, status: AlertStatus| IngestItem {
+            webhook: ctx.clone(),
+            delivery: NewDelivery {
+                id: DeliveryId::generate(now, rand::random()),
+                received_at: now,
+                source_addr: Some("127.0.0.1".into()),
+                method: "POST".into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body_text.clone(),
+                error: None,
+                extracted: None,
+                warnings: Vec::new(),
+                latency_us: 100,
+            },
+            alerts: vec![NormalizedAlert {
+                title: format!("seeded alert {i}"),
+                description: Some("seeded for benchmarks".into()),
+                severity: Severity::High,
+                raw_severity: None,
+                services: vec!["seed".into()],
+                status,
+                dedup_key: format!("seed-{i}"),
+                dedup_key_custom: true,
+                source_url: None,
+                payload: body.clone(),
+            }],
+        };
+        store
+            .ingest(
+                (done..end).map(|i| item(i, AlertStatus::Firing)).collect(),
+                now,
+            )
+            .await?;
+        if args.resolved {
+            store
+                .ingest(
+                    (done..end)
+                        .map(|i| item(i, AlertStatus::Resolved))
+                        .collect(),
+                    now,
+                )
+                .await?;
+        }
+        done = end;
     }
     println!(
         "{}",
         serde_json::json!({"seeded": done, "seconds": started.elapsed().as_secs_f64()})
     );
     Ok(())
+}
+
+/// `len` characters of alert-like text (the words of bench/run.py's PAD, in the same order).
+fn pad_text(len: usize) -> String {
+    const WORDS: &[&str] = &[
+        "cpu",
+        "memory",
+        "disk",
+        "latency",
+        "p99",
+        "timeout",
+        "upstream",
+        "pod",
+        "node",
+        "restart",
+        "queue",
+        "backlog",
+        "error",
+        "rate",
+        "replica",
+        "lag",
+        "checkout",
+        "api",
+        "gateway",
+        "503",
+        "retry",
+        "budget",
+        "exceeded",
+        "threshold",
+        "for",
+        "5m",
+        "on",
+        "eu-west-1",
+        "runbook",
+        "https://runbooks.example.com/",
+        "owner",
+        "team-payments",
+        "since",
+        "deploy",
+        "v2.41.7",
+        "canary",
+    ];
+    let n = WORDS.len() as u64;
+    let mut text = (0..110u64)
+        .map(|i| WORDS[((i * 7919 + i * i * 104_729) % n) as usize])
+        .collect::<Vec<_>>()
+        .join(" ");
+    text.truncate(len);
+    text
 }
