@@ -213,6 +213,26 @@ fn triage_alert(
 }
 
 /// Ask the correlation engine whether the alert joins a recent open incident.
+/// The unresolved incidents an alert may correlate with, most recent first, each with its first
+/// alert's payload (`?1` workspace, `?2` oldest last-alert time, `?3` webhook unless
+/// `across_webhooks`).
+fn candidate_sql(across_webhooks: bool) -> String {
+    format!(
+        "SELECT i.id, i.webhook_id, i.title, i.description, i.severity, i.services, i.status,
+                i.platform, i.source_url, i.last_alert_at,
+                (SELECT a.payload FROM alerts a WHERE a.incident_id = i.id ORDER BY a.id LIMIT 1)
+         FROM incidents i
+         WHERE i.workspace_id = ?1 AND i.status <> 'resolved' AND i.last_alert_at >= ?2 {}
+         ORDER BY i.last_alert_at DESC LIMIT {}",
+        if across_webhooks {
+            ""
+        } else {
+            "AND i.webhook_id = ?3"
+        },
+        correlation::MAX_CANDIDATES
+    )
+}
+
 fn correlate(
     tx: &Transaction<'_>,
     item: &IngestItem,
@@ -225,20 +245,7 @@ fn correlate(
     else {
         return Ok(None);
     };
-    let sql = format!(
-        "SELECT i.id, i.webhook_id, i.title, i.description, i.severity, i.services, i.status,
-                i.platform, i.source_url, i.last_alert_at,
-                (SELECT a.payload FROM alerts a WHERE a.incident_id = i.id ORDER BY a.id LIMIT 1)
-         FROM incidents i
-         WHERE i.workspace_id = ?1 AND i.status <> 'resolved' AND i.last_alert_at >= ?2 {}
-         ORDER BY i.last_alert_at DESC LIMIT {}",
-        if query.across_webhooks {
-            ""
-        } else {
-            "AND i.webhook_id = ?3"
-        },
-        correlation::MAX_CANDIDATES
-    );
+    let sql = candidate_sql(query.across_webhooks);
     let mut stmt = tx.prepare_cached(&sql)?;
     let ws = ctx.workspace_id.to_string();
     let since = query.since.as_millis();
@@ -496,4 +503,32 @@ pub(crate) fn incident_action(
 
 fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Correlation runs this query for every incoming alert of a webhook with correlation on: it
+    /// must reach each candidate's first alert through an index, not by sorting all of the
+    /// incident's alerts (which made a burst correlated into one incident slow down as it grew:
+    /// 740 alerts/s after 10 s instead of 7,800).
+    #[test]
+    fn the_candidate_query_sorts_nothing() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        super::super::migrate::apply(&mut conn)?;
+        for across in [false, true] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", candidate_sql(across));
+            let mut stmt = conn.prepare(&sql)?;
+            let all = params!["ws", 0, "wh"];
+            let bound = if across { &all[..2] } else { all };
+            let plan = stmt
+                .query_map(bound, |r| r.get::<_, String>(3))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let plan = plan.join("\n");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            assert!(plan.contains("USING INDEX alerts_incident"), "{plan}");
+        }
+        Ok(())
+    }
 }
