@@ -48,6 +48,9 @@ use crate::Result;
 /// When the checkpoint thread works (see the module docs).
 #[derive(Debug, Clone, Copy)]
 pub struct CheckpointSettings {
+    /// Short: a pass syncs the WAL and the database file, and many small syncs delay intake's
+    /// own (the writer's WAL flush) less than a few big ones (README, "The embedded database's
+    /// WAL": p99 at half the peak rate 15 ms with 250 ms, 6 ms with 25 ms).
     pub tick: Duration,
     pub restart_frames: i64,
     pub idle_after: Duration,
@@ -57,7 +60,7 @@ pub struct CheckpointSettings {
 impl Default for CheckpointSettings {
     fn default() -> Self {
         Self {
-            tick: Duration::from_millis(250),
+            tick: Duration::from_millis(25),
             // 32 MiB of 4 KiB pages.
             restart_frames: 8_192,
             idle_after: Duration::from_secs(1),
