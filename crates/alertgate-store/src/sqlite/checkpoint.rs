@@ -103,13 +103,18 @@ pub(crate) fn start(
     // should give up quickly and try again later.
     conn.busy_timeout(Duration::from_millis(20))?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;")?;
+    // Synced after each unlocked pass (see the module docs).
+    let file = DatabaseFile {
+        file: std::fs::File::open(path)
+            .map_err(|e| crate::StoreError::Unavailable(format!("{}: {e}", path.display())))?,
+        path: path.to_path_buf(),
+    };
     let stop: Stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let path = path.to_path_buf();
     let thread = {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("alertgate-checkpoint".into())
-            .spawn(move || run(conn, &path, writer, settings, stop))
+            .spawn(move || run(conn, file, writer, settings, stop))
             .map_err(|e| crate::StoreError::Other(format!("starting the checkpointer: {e}")))?
     };
     Ok(Checkpointer {
@@ -143,21 +148,27 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-/// Flush what a checkpoint copied into the database file to the disk (see the module docs).
-fn sync_database(path: &Path) -> rusqlite::Result<()> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_data())
-        .map_err(|e| {
+/// The database file, for syncing what a pass copied into it.
+struct DatabaseFile {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl DatabaseFile {
+    /// Flush what a checkpoint copied into the file to the disk (see the module docs).
+    fn sync(&self) -> rusqlite::Result<()> {
+        self.file.sync_data().map_err(|e| {
             rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
-                Some(format!("syncing {}: {e}", path.display())),
+                Some(format!("syncing {}: {e}", self.path.display())),
             )
         })
+    }
 }
 
 fn run(
     conn: Connection,
-    path: &Path,
+    file: DatabaseFile,
     writer: Arc<Mutex<Connection>>,
     settings: CheckpointSettings,
     stop: Stop,
@@ -195,7 +206,7 @@ fn run(
                 let started = Instant::now();
                 let first = checkpoint(&conn, "PASSIVE")?;
                 if first.checkpointed != copied && first.checkpointed > 0 {
-                    sync_database(path)?;
+                    file.sync()?;
                 }
                 copied = first.checkpointed;
                 tracing::trace!(
