@@ -99,34 +99,39 @@ where
     }
 }
 
+/// What a purge deletes.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Delivery-log rows received before the cutoff.
+    Deliveries,
+    /// Incidents resolved before the cutoff, with their alerts, timeline and outbox rows.
+    ResolvedIncidents,
+}
+
+impl Kind {
+    /// The `kind` label of `alertgate_retention_deleted_total` and of the logs.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Deliveries => "deliveries",
+            Kind::ResolvedIncidents => "resolved_incidents",
+        }
+    }
+}
+
 /// Delete every delivery row older than `days`, batch by batch; returns how many went.
 pub async fn purge_once(
     store: &dyn Store,
     clock: &dyn Clock,
     days: u32,
 ) -> Result<u64, StoreError> {
-    purge_deliveries(store, clock, days, Pacing::default(), None).await
-}
-
-async fn purge_deliveries(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    days: u32,
-    pacing: Pacing,
-    metrics: Option<&Metrics>,
-) -> Result<u64, StoreError> {
-    if days == 0 {
-        return Ok(0);
-    }
-    let cutoff = clock.now().saturating_sub_millis(i64::from(days) * DAY_MS);
-    let before = DeliveryId::min_at(cutoff);
-    purge_in_batches(pacing, move |size| async move {
-        let n = store.purge_deliveries(before, size).await?;
-        if let Some(m) = metrics {
-            m.retention_deleted("deliveries", n);
-        }
-        Ok(n)
-    })
+    purge(
+        store,
+        clock,
+        Kind::Deliveries,
+        days,
+        Pacing::default(),
+        None,
+    )
     .await
 }
 
@@ -137,12 +142,23 @@ pub async fn purge_resolved_incidents_once(
     clock: &dyn Clock,
     days: u32,
 ) -> Result<u64, StoreError> {
-    purge_resolved_incidents(store, clock, days, Pacing::default(), None).await
+    purge(
+        store,
+        clock,
+        Kind::ResolvedIncidents,
+        days,
+        Pacing::default(),
+        None,
+    )
+    .await
 }
 
-async fn purge_resolved_incidents(
+/// Delete what `kind` names, older than `days` (0: nothing), batch by batch; returns how many
+/// rows (delivery rows or incidents) went.
+async fn purge(
     store: &dyn Store,
     clock: &dyn Clock,
+    kind: Kind,
     days: u32,
     pacing: Pacing,
     metrics: Option<&Metrics>,
@@ -152,9 +168,16 @@ async fn purge_resolved_incidents(
     }
     let cutoff = clock.now().saturating_sub_millis(i64::from(days) * DAY_MS);
     purge_in_batches(pacing, move |size| async move {
-        let n = store.purge_resolved_incidents(cutoff, size).await?;
+        let n = match kind {
+            Kind::Deliveries => {
+                store
+                    .purge_deliveries(DeliveryId::min_at(cutoff), size)
+                    .await?
+            }
+            Kind::ResolvedIncidents => store.purge_resolved_incidents(cutoff, size).await?,
+        };
         if let Some(m) = metrics {
-            m.retention_deleted("resolved_incidents", n);
+            m.retention_deleted(kind.label(), n);
         }
         Ok(n)
     })
@@ -174,24 +197,19 @@ pub fn spawn(
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(policy.first_after) => {}
         }
+        let passes = [
+            (Kind::Deliveries, policy.delivery_days),
+            (Kind::ResolvedIncidents, policy.resolved_incident_days),
+        ];
         loop {
-            let started = Instant::now();
-            let purged = tokio::select! {
-                _ = stop.cancelled() => return,
-                r = purge_deliveries(store.as_ref(), clock.as_ref(), policy.delivery_days, policy.pacing, Some(&metrics)) => r,
-            };
-            report("deliveries", policy.delivery_days, started, purged);
-            let started = Instant::now();
-            let purged = tokio::select! {
-                _ = stop.cancelled() => return,
-                r = purge_resolved_incidents(store.as_ref(), clock.as_ref(), policy.resolved_incident_days, policy.pacing, Some(&metrics)) => r,
-            };
-            report(
-                "resolved_incidents",
-                policy.resolved_incident_days,
-                started,
-                purged,
-            );
+            for (kind, days) in passes {
+                let started = Instant::now();
+                let purged = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = purge(store.as_ref(), clock.as_ref(), kind, days, policy.pacing, Some(&metrics)) => r,
+                };
+                report(kind, days, started, purged);
+            }
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(policy.every) => {}
@@ -200,7 +218,8 @@ pub fn spawn(
     })
 }
 
-fn report(kind: &'static str, days: u32, started: Instant, purged: Result<u64, StoreError>) {
+fn report(kind: Kind, days: u32, started: Instant, purged: Result<u64, StoreError>) {
+    let kind = kind.label();
     match purged {
         Ok(0) => {}
         Ok(n) => {
