@@ -314,32 +314,20 @@ async fn a_full_disk_is_answered_with_503_and_intake_recovers_when_space_returns
     }
 
     if let Some(id) = created_while_full {
-        let resp = client
-            .get(format!("{}/api/v1/webhooks/{id}", server.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            200,
-            "the webhook created while full is stored"
-        );
+        // The webhook created while full is stored.
+        common::admin_get(
+            &client,
+            &server.base,
+            ADMIN,
+            &format!("/api/v1/webhooks/{id}"),
+        )
+        .await;
     }
 
     // Every acknowledged alert is stored with its incident; no refused one is.
     for ack in &t.acks {
-        let resp = client
-            .get(format!(
-                "{}/api/v1/incidents/{}",
-                server.base, ack.incident_id
-            ))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{ack:?} is stored");
-        let d: Value = resp.json().await.unwrap();
+        let path = format!("/api/v1/incidents/{}", ack.incident_id);
+        let d = common::admin_get(&client, &server.base, ADMIN, &path).await;
         let alerts = d["alerts"].as_array().unwrap();
         assert!(
             alerts
@@ -348,42 +336,15 @@ async fn a_full_disk_is_answered_with_503_and_intake_recovers_when_space_returns
             "{ack:?}: {d}"
         );
     }
-    let all: Value = client
-        .get(format!(
-            "{}/api/v1/incidents?limit=100&webhook_id={}",
-            server.base,
-            hook["id"].as_str().unwrap()
-        ))
-        .bearer_auth(ADMIN)
-        .send()
+    let path = format!(
+        "/api/v1/incidents?limit=100&webhook_id={}",
+        hook["id"].as_str().unwrap()
+    );
+    let stored: Vec<String> = common::admin_list(&client, &server.base, ADMIN, &path)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut stored = Vec::new();
-    let mut page = all;
-    loop {
-        for i in page["items"].as_array().unwrap() {
-            stored.push(i["title"].as_str().unwrap().to_string());
-        }
-        let Some(cursor) = page["next_cursor"].as_str() else {
-            break;
-        };
-        page = client
-            .get(format!(
-                "{}/api/v1/incidents?limit=100&webhook_id={}&before={cursor}",
-                server.base,
-                hook["id"].as_str().unwrap()
-            ))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
         stored.len(),
         t.acks.len(),

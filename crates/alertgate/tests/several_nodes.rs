@@ -85,15 +85,7 @@ struct Hook {
 }
 
 async fn create_webhook(c: &reqwest::Client, node: &Node, body: Value) -> Hook {
-    let resp = c
-        .post(format!("{}/api/v1/webhooks", node.base))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let hook: Value = resp.json().await.unwrap();
+    let hook = common::admin_post(c, &node.base, ADMIN, "/api/v1/webhooks", body).await;
     let url = hook["intake_url"].as_str().unwrap();
     Hook {
         path: format!("/webhook/{}", url.split_once("/webhook/").unwrap().1),
@@ -116,24 +108,7 @@ async fn post(c: &reqwest::Client, base: &str, hook: &Hook, body: Value) -> Opti
 }
 
 async fn incidents(c: &reqwest::Client, node: &Node) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut before = String::new();
-    loop {
-        let page: Value = c
-            .get(format!("{}/api/v1/incidents?limit=200{before}", node.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        all.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => before = format!("&before={c}"),
-            None => return all,
-        }
-    }
+    common::admin_list(c, &node.base, ADMIN, "/api/v1/incidents?limit=200").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -322,18 +297,15 @@ async fn a_killed_nodes_claimed_outbox_messages_are_delivered_by_the_survivor_af
     let mut a = start(&config).await;
     let c = reqwest::Client::new();
     let events = receiver::Receiver::start().await;
-    let resp = c
-        .post(format!("{}/api/v1/destinations", a.base))
-        .bearer_auth(ADMIN)
-        .json(
-            &json!({"kind": "webhook", "name": "events", "url": events.url,
-                      "event_types": ["incident.created"]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let destination: Value = resp.json().await.unwrap();
+    let destination = common::admin_post(
+        &c,
+        &a.base,
+        ADMIN,
+        "/api/v1/destinations",
+        json!({"kind": "webhook", "name": "events", "url": events.url,
+               "event_types": ["incident.created"]}),
+    )
+    .await;
     events.set_secret(destination["secret"].as_str().unwrap());
     events.hold(2);
     let hook = create_webhook(

@@ -41,3 +41,41 @@ pub async fn admin_post(
     assert_eq!(resp.status(), 201, "POST {path}");
     resp.json().await.unwrap()
 }
+
+/// GET `base` + `path` as the admin and return the JSON (asserting 200).
+#[allow(dead_code)]
+pub async fn admin_get(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    path: &str,
+) -> serde_json::Value {
+    let resp = client
+        .get(format!("{base}{path}"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "GET {path}");
+    resp.json().await.unwrap()
+}
+
+/// Every item of the list at `path` (which has a query string), page after page as the admin,
+/// following `next_cursor`.
+#[allow(dead_code)]
+pub async fn admin_list(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    path: &str,
+) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    let mut page = admin_get(client, base, admin, path).await;
+    loop {
+        all.extend(page["items"].as_array().unwrap().iter().cloned());
+        let Some(cursor) = page["next_cursor"].as_str() else {
+            return all;
+        };
+        page = admin_get(client, base, admin, &format!("{path}&before={cursor}")).await;
+    }
+}
