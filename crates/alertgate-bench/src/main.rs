@@ -437,36 +437,40 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     while done < args.incidents {
         let now = Timestamp::from_millis(base + done as i64);
         let end = (done + batch).min(args.incidents);
-        let item = |i: u64, status: AlertStatus| IngestItem {
-            webhook: ctx.clone(),
-            delivery: NewDelivery {
-                id: DeliveryId::generate(now, rand::random()),
-                received_at: now,
-                source_addr: Some("127.0.0.1".into()),
-                method: "POST".into(),
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: body_text.clone(),
-                error: None,
-                extracted: None,
-                warnings: Vec::new(),
-                latency_us: 100,
-            },
-            alerts: vec![NormalizedAlert {
-                title: format!("seeded alert {i}"),
-                description: Some("seeded for benchmarks".into()),
-                severity: Severity::High,
-                raw_severity: None,
-                services: vec!["seed".into()],
-                status,
-                dedup_key: format!("seed-{i}"),
-                dedup_key_custom: true,
-                source_url: None,
-                payload: body.clone(),
-            }],
+        let item = |i: u64, status: AlertStatus| {
+            IngestItem::new(
+                ctx.clone(),
+                NewDelivery {
+                    id: DeliveryId::generate(now, rand::random()),
+                    received_at: now,
+                    source_addr: Some("127.0.0.1".into()),
+                    method: "POST".into(),
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: body_text.clone(),
+                    error: None,
+                    extracted: None,
+                    warnings: Vec::new(),
+                    latency_us: 100,
+                },
+                vec![NormalizedAlert {
+                    title: format!("seeded alert {i}"),
+                    description: Some("seeded for benchmarks".into()),
+                    severity: Severity::High,
+                    raw_severity: None,
+                    services: vec!["seed".into()],
+                    status,
+                    dedup_key: format!("seed-{i}"),
+                    dedup_key_custom: true,
+                    source_url: None,
+                    payload: body.clone(),
+                }],
+            )
         };
         store
             .ingest(
-                (done..end).map(|i| item(i, AlertStatus::Firing)).collect(),
+                (done..end)
+                    .map(|i| item(i, AlertStatus::Firing))
+                    .collect::<Result<_, _>>()?,
                 now,
             )
             .await?;
@@ -475,7 +479,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
                 .ingest(
                     (done..end)
                         .map(|i| item(i, AlertStatus::Resolved))
-                        .collect(),
+                        .collect::<Result<_, _>>()?,
                     now,
                 )
                 .await?;

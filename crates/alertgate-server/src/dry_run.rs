@@ -146,9 +146,9 @@ pub async fn run(
                 .collect(),
         ),
     };
-    let item = IngestItem {
-        webhook: context,
-        delivery: NewDelivery {
+    let item = IngestItem::new(
+        context,
+        NewDelivery {
             id: DeliveryId::new(now, rand::random()),
             received_at: now,
             source_addr: None,
@@ -163,8 +163,9 @@ pub async fn run(
             warnings: warnings.clone(),
             latency_us: 0,
         },
-        alerts: alerts.clone(),
-    };
+        alerts.clone(),
+    )
+    .map_err(|e| ApiError::internal(format!("the test delivery could not be encoded: {e}")))?;
     let (result, triage_unavailable) = if create_incident {
         let r = app.writer.submit(item).await.map_err(|e| {
             ApiError::new(

@@ -23,7 +23,7 @@ use alertgate_core::limits::{PayloadError, Warning};
 use alertgate_core::mapping::{Extracted, MappingError};
 use alertgate_core::platforms::{AlertDoc, Decoded};
 use alertgate_core::{AlertStatus, IntakeError};
-use alertgate_store::{DeliveryError, IngestItem, NewDelivery, WebhookContext};
+use alertgate_store::{DeliveryError, IngestItem, IngestResult, NewDelivery, WebhookContext};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::redact::headers_for_log;
@@ -368,14 +368,16 @@ struct Record<'a> {
 }
 
 impl Record<'_> {
-    async fn item(mut self, alerts: Vec<NormalizedAlert>) -> IngestItem {
+    async fn item(mut self, alerts: Vec<NormalizedAlert>) -> Result<IngestItem, WriteError> {
         let webhook = webhook_context(self.app, self.webhook, !alerts.is_empty()).await;
         self.delivery.latency_us = self.started.elapsed().as_micros() as i64;
-        IngestItem {
-            webhook,
-            delivery: self.delivery,
-            alerts,
-        }
+        Ok(IngestItem::new(webhook, self.delivery, alerts)?)
+    }
+
+    /// Hand the delivery and its alerts to the writer and wait for the commit.
+    async fn submit(self, alerts: Vec<NormalizedAlert>) -> Result<IngestResult, WriteError> {
+        let writer = self.app.writer.clone();
+        writer.submit(self.item(alerts).await?).await
     }
 
     /// Record a refused request (best effort: when the writer cannot take it, the refusal is still
@@ -402,8 +404,7 @@ impl Record<'_> {
             code: api.code.to_string(),
             message: api.message.clone(),
         });
-        let writer = self.app.writer.clone();
-        if let Err(e) = writer.submit(self.item(Vec::new()).await).await {
+        if let Err(e) = self.submit(Vec::new()).await {
             tracing::warn!(error = %e, "could not record a refused delivery");
         }
         metrics.delivery(platform, api.code, api.status.as_u16(), started.elapsed());
@@ -414,9 +415,8 @@ impl Record<'_> {
         if self.delivery.extracted.is_none() {
             self.delivery.extracted = Some(json!({ "ignored": reason }));
         }
-        let writer = self.app.writer.clone();
         let (app, platform, started) = (self.app, self.webhook.platform.id, self.started);
-        let response = match writer.submit(self.item(Vec::new()).await).await {
+        let response = match self.submit(Vec::new()).await {
             Ok(result) => (
                 StatusCode::OK,
                 Json(Accepted {
@@ -450,9 +450,8 @@ impl Record<'_> {
 
     async fn accept(self, alerts: Vec<NormalizedAlert>) -> Response {
         let warnings = self.delivery.warnings.clone();
-        let writer = self.app.writer.clone();
         let (app, platform, started) = (self.app, self.webhook.platform.id, self.started);
-        let response = match writer.submit(self.item(alerts).await).await {
+        let response = match self.submit(alerts).await {
             Ok(result) => {
                 for o in &result.outcomes {
                     app.metrics.alert(platform, &o.decision, &o.status);

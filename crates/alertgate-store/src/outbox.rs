@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use alertgate_core::auth::Secret;
-use alertgate_core::ids::{AlertId, DestinationId, EventId, IncidentId, MessageId, WorkspaceId};
+use std::collections::HashMap;
+
+use alertgate_core::ids::{
+    AlertId, DestinationId, EventId, IncidentId, MessageId, WebhookId, WorkspaceId,
+};
 use alertgate_core::outbox::{AutomationSettings, DestinationKind, EventType, Purpose};
 use alertgate_core::Timestamp;
 
@@ -254,21 +258,31 @@ fn insert_payload(o: &mut Map<String, Value>, payload: &Value, text: &str) {
 #[derive(Default)]
 pub(crate) struct Outbox {
     pending: Vec<(IncidentId, EventType, IncidentEvent)>,
+    /// The webhook of each incident opened in the transaction.
+    opened_by: HashMap<IncidentId, WebhookId>,
 }
 
 /// One incident's events in a transaction: per event type (in the order they first happened),
 /// the changes it announces. Several changes of one type in one batch become one event.
-pub(crate) type IncidentEvents = (IncidentId, Vec<(EventType, Vec<IncidentEvent>)>);
+pub(crate) struct IncidentEvents {
+    pub incident: IncidentId,
+    /// The webhook that opened it, when that happened in this transaction (otherwise the engine
+    /// reads it: the common case, automation off, then costs no query at all).
+    pub opened_by: Option<WebhookId>,
+    pub events: Vec<(EventType, Vec<IncidentEvent>)>,
+}
 
 impl Outbox {
     /// An alert opened a new incident.
     pub(crate) fn opened(
         &mut self,
         incident: IncidentId,
+        webhook: WebhookId,
         at: Timestamp,
         alert: AlertId,
         title: &str,
     ) {
+        self.opened_by.insert(incident, webhook);
         self.pending.push((
             incident,
             EventType::Created,
@@ -304,15 +318,17 @@ impl Outbox {
     /// The events owed, per incident in the order incidents were first touched.
     pub(crate) fn into_groups(self) -> Vec<IncidentEvents> {
         let mut groups: Vec<IncidentEvents> = Vec::new();
+        let mut position: HashMap<IncidentId, usize> = HashMap::new();
         for (incident, event, change) in self.pending {
-            let at = match groups.iter().position(|(i, _)| *i == incident) {
-                Some(at) => at,
-                None => {
-                    groups.push((incident, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            let events = &mut groups[at].1;
+            let at = *position.entry(incident).or_insert_with(|| {
+                groups.push(IncidentEvents {
+                    incident,
+                    opened_by: self.opened_by.get(&incident).copied(),
+                    events: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            let events = &mut groups[at].events;
             match events.iter_mut().find(|(e, _)| *e == event) {
                 Some((_, changes)) => changes.push(change),
                 None => events.push((event, vec![change])),
@@ -698,7 +714,8 @@ mod tests {
         let (a, b) = (IncidentId::new(t, 1), IncidentId::new(t, 2));
         let mut ob = Outbox::default();
         ob.recorded(b, t, "alert_correlated", "source", &json!({}));
-        ob.opened(a, t, AlertId::new(t, 3), "db down");
+        let w = WebhookId::new(t, 5);
+        ob.opened(a, w, t, AlertId::new(t, 3), "db down");
         ob.recorded(b, t, "severity_raised", "source", &json!({}));
         ob.recorded(b, t, "note", "source", &json!({})); // announces nothing
         ob.recorded(a, t, "acknowledged", "source", &json!({}));
@@ -706,8 +723,13 @@ mod tests {
         let groups = ob.into_groups();
         let shape: Vec<(IncidentId, Vec<(EventType, usize)>)> = groups
             .iter()
-            .map(|(i, events)| (*i, events.iter().map(|(e, c)| (*e, c.len())).collect()))
+            .map(|g| {
+                let events = g.events.iter().map(|(e, c)| (*e, c.len())).collect();
+                (g.incident, events)
+            })
             .collect();
+        let opened_by: Vec<_> = groups.iter().map(|g| g.opened_by).collect();
+        assert_eq!(opened_by, vec![None, Some(w)]);
         assert_eq!(
             shape,
             vec![

@@ -16,9 +16,9 @@ use alertgate_store::sqlite::{CheckpointSettings, Checkpoints, SqliteOptions, Sq
 use alertgate_store::{IngestItem, NewDelivery, Store, WebhookContext};
 
 fn item(ctx: &WebhookContext, now: Timestamp, n: u64) -> IngestItem {
-    IngestItem {
-        webhook: ctx.clone(),
-        delivery: NewDelivery {
+    IngestItem::new(
+        ctx.clone(),
+        NewDelivery {
             id: DeliveryId::generate(now, rand::random()),
             received_at: now,
             source_addr: None,
@@ -30,7 +30,7 @@ fn item(ctx: &WebhookContext, now: Timestamp, n: u64) -> IngestItem {
             warnings: Vec::new(),
             latency_us: 1,
         },
-        alerts: vec![NormalizedAlert {
+        vec![NormalizedAlert {
             title: format!("alert {n}"),
             description: Some("y".repeat(500)),
             severity: Severity::High,
@@ -42,7 +42,8 @@ fn item(ctx: &WebhookContext, now: Timestamp, n: u64) -> IngestItem {
             source_url: None,
             payload: json!({"n": n}),
         }],
-    }
+    )
+    .unwrap()
 }
 
 fn size(path: &std::path::Path) -> u64 {

@@ -160,32 +160,40 @@ mod cases {
     }
 
     pub fn item(h: &Hook, now: Timestamp, alerts: Vec<NormalizedAlert>) -> IngestItem {
-        IngestItem {
-            webhook: h.ctx.clone(),
-            delivery: NewDelivery {
-                id: DeliveryId::new(now, rand::random()),
-                received_at: now,
-                source_addr: Some("127.0.0.1".into()),
-                method: "POST".into(),
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: "{}".into(),
-                error: None,
-                extracted: Some(json!({"n": alerts.len()})),
-                warnings: Vec::new(),
-                latency_us: 5,
-            },
-            alerts,
-        }
+        item_with(h, now, alerts, |_| {})
+    }
+
+    /// [`item`] with its delivery changed by `f`.
+    pub fn item_with(
+        h: &Hook,
+        now: Timestamp,
+        alerts: Vec<NormalizedAlert>,
+        f: impl FnOnce(&mut NewDelivery),
+    ) -> IngestItem {
+        let mut delivery = NewDelivery {
+            id: DeliveryId::new(now, rand::random()),
+            received_at: now,
+            source_addr: Some("127.0.0.1".into()),
+            method: "POST".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: "{}".into(),
+            error: None,
+            extracted: Some(json!({"n": alerts.len()})),
+            warnings: Vec::new(),
+            latency_us: 5,
+        };
+        f(&mut delivery);
+        IngestItem::new(h.ctx.clone(), delivery, alerts).unwrap()
     }
 
     fn refused(h: &Hook, now: Timestamp, status: u16, code: &str) -> IngestItem {
-        let mut i = item(h, now, Vec::new());
-        i.delivery.error = Some(DeliveryError {
-            status_code: status,
-            code: code.into(),
-            message: format!("{code}!"),
-        });
-        i
+        item_with(h, now, Vec::new(), |d| {
+            d.error = Some(DeliveryError {
+                status_code: status,
+                code: code.into(),
+                message: format!("{code}!"),
+            })
+        })
     }
 
     pub async fn one(s: &dyn Store, it: IngestItem, now: Timestamp) -> IngestResult {
@@ -872,9 +880,10 @@ mod cases {
             ));
             batch.push(refused(&h, at(i), 401, "unauthorized"));
         }
-        let mut ping = item(&h, at(9), Vec::new());
         // How intake records a valid request that carried no alert.
-        ping.delivery.extracted = Some(serde_json::json!({"ignored": "a ping"}));
+        let ping = item_with(&h, at(9), Vec::new(), |d| {
+            d.extracted = Some(serde_json::json!({"ignored": "a ping"}))
+        });
         batch.push(ping);
         let results = s.ingest(batch, at(9)).await.unwrap();
         assert_eq!(results.len(), 11);
@@ -1111,8 +1120,9 @@ mod cases {
         let (_, h) = setup(s).await;
         let mut odd = alert("nul\0inside", Severity::High, AlertStatus::Firing);
         odd.description = Some("ünïcödé \u{1F525} and \0".into());
-        let mut bad = item(&h, at(0), vec![odd.clone()]);
-        bad.delivery.body = "{\"title\":\"nul\0inside\"}".into();
+        let bad = item_with(&h, at(0), vec![odd.clone()], |d| {
+            d.body = "{\"title\":\"nul\0inside\"}".into()
+        });
         let fine = item(
             &h,
             at(0),

@@ -113,12 +113,12 @@ async fn ingest_one(
     now: Timestamp,
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
-    for alert in &item.alerts {
-        outcomes.push(triage_alert(tx, ob, &item, alert, now).await?);
+    for (alert, encoded) in item.encoded_alerts() {
+        outcomes.push(triage_alert(tx, ob, &item, alert, encoded, now).await?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
-    let d = &item.delivery;
+    let (d, e) = (&item.delivery, &item.encoded);
     let stmt = tx
         .prepare_cached(
             "INSERT INTO deliveries (id, webhook_id, workspace_id, received_at, source_addr, method,
@@ -136,14 +136,14 @@ async fn ingest_one(
             &d.received_at.as_millis(),
             &opt_text(&d.source_addr),
             &text(&d.method),
-            &json_text(&d.headers)?,
+            &e.headers,
             &text(&d.body),
             &i32::from(status_code),
             &outcome,
             &(200..300).contains(&status_code),
-            &d.error.as_ref().map(json_text).transpose()?,
-            &d.extracted.as_ref().map(json_text).transpose()?,
-            &json_text(&d.warnings)?,
+            &e.error,
+            &e.extracted,
+            &e.warnings,
             &json_text(&outcomes)?,
             &d.latency_us,
         ],
@@ -161,6 +161,7 @@ async fn triage_alert(
     ob: &mut Outbox,
     item: &IngestItem,
     alert: &NormalizedAlert,
+    encoded: &EncodedAlert,
     now: Timestamp,
 ) -> Result<AlertOutcome> {
     let existing = find_open_alert(tx, item, &alert.dedup_key).await?;
@@ -176,7 +177,17 @@ async fn triage_alert(
             if let Some(m) = correlate(tx, item, alert, now).await? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
-                insert_alert(tx, item, alert, alert_id, incident_id, &decision, now).await?;
+                insert_alert(
+                    tx,
+                    item,
+                    alert,
+                    encoded,
+                    alert_id,
+                    incident_id,
+                    &decision,
+                    now,
+                )
+                .await?;
                 join_incident(tx, ob, incident_id, alert, &decision, now).await?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
@@ -201,14 +212,24 @@ async fn triage_alert(
                     &opt_text(&alert.description),
                     &opt_text(&alert.source_url),
                     &alert.severity.as_str(),
-                    &json_text(&alert.services)?,
+                    &encoded.services,
                     &now.as_millis(),
                 ],
             )
             .await?;
             let decision = Decision::Created;
-            insert_alert(tx, item, alert, alert_id, incident_id, &decision, now).await?;
-            ob.opened(incident_id, now, alert_id, &alert.title);
+            insert_alert(
+                tx,
+                item,
+                alert,
+                encoded,
+                alert_id,
+                incident_id,
+                &decision,
+                now,
+            )
+            .await?;
+            ob.opened(incident_id, item.webhook.id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
         Action::Deduplicate { into } => {
@@ -438,10 +459,12 @@ async fn event(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert_alert(
     tx: &Transaction<'_>,
     item: &IngestItem,
     alert: &NormalizedAlert,
+    encoded: &EncodedAlert,
     alert_id: AlertId,
     incident_id: IncidentId,
     decision: &Decision,
@@ -467,12 +490,12 @@ async fn insert_alert(
             &opt_text(&alert.description),
             &alert.severity.as_str(),
             &opt_text(&alert.raw_severity),
-            &json_text(&alert.services)?,
+            &encoded.services,
             &opt_text(&alert.source_url),
             &now.as_millis(),
             &json_text(decision)?,
             &item.delivery.id.to_string(),
-            &json_text(&alert.payload)?,
+            &encoded.payload,
         ],
     )
     .await?;

@@ -42,15 +42,26 @@ pub(crate) async fn write(outbox: Outbox, tx: &Transaction<'_>, now: Timestamp) 
     }
     let mut automation: HashMap<WebhookId, AutomationSettings> = HashMap::new();
     let mut targets: HashMap<WorkspaceId, Arc<Vec<Target>>> = HashMap::new();
-    for (incident_id, events) in groups {
-        // The common case (automation off) costs one indexed lookup per incident and batch.
-        let stmt = tx
-            .prepare_cached("SELECT webhook_id FROM incidents WHERE id = $1")
-            .await?;
-        let Some(row) = tx.query_opt(&stmt, &[&incident_id.to_string()]).await? else {
-            continue;
+    for IncidentEvents {
+        incident: incident_id,
+        opened_by,
+        events,
+    } in groups
+    {
+        // The common case (automation off) costs no query for an incident opened in this
+        // transaction, one indexed lookup for another.
+        let webhook: WebhookId = match opened_by {
+            Some(w) => w,
+            None => {
+                let stmt = tx
+                    .prepare_cached("SELECT webhook_id FROM incidents WHERE id = $1")
+                    .await?;
+                let Some(row) = tx.query_opt(&stmt, &[&incident_id.to_string()]).await? else {
+                    continue;
+                };
+                row.try_get::<_, &str>(0)?.parse().map_err(corrupt)?
+            }
         };
-        let webhook: WebhookId = row.try_get::<_, &str>(0)?.parse().map_err(corrupt)?;
         let settings = match automation.get(&webhook) {
             Some(s) => *s,
             None => {

@@ -27,7 +27,7 @@ use crate::Result;
 
 pub(crate) fn ingest(
     conn: &mut Connection,
-    items: Vec<IngestItem>,
+    items: &[IngestItem],
     now: Timestamp,
 ) -> Result<Vec<IngestResult>> {
     let tx = conn.transaction()?;
@@ -50,7 +50,7 @@ pub(crate) fn preview(
 ) -> Result<IngestResult> {
     let tx = conn.transaction()?;
     let mut outbox = Outbox::default();
-    let result = ingest_one(&tx, &mut outbox, item, now);
+    let result = ingest_one(&tx, &mut outbox, &item, now);
     tx.rollback()?;
     result
 }
@@ -58,16 +58,16 @@ pub(crate) fn preview(
 fn ingest_one(
     tx: &Transaction<'_>,
     ob: &mut Outbox,
-    item: IngestItem,
+    item: &IngestItem,
     now: Timestamp,
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
-    for alert in &item.alerts {
-        outcomes.push(triage_alert(tx, ob, &item, alert, now)?);
+    for (alert, encoded) in item.encoded_alerts() {
+        outcomes.push(triage_alert(tx, ob, item, alert, encoded, now)?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
-    let d = &item.delivery;
+    let (d, e) = (&item.delivery, &item.encoded);
     tx.prepare_cached(
         "INSERT INTO deliveries (id, webhook_id, workspace_id, received_at, source_addr, method,
             headers, body, status_code, outcome, accepted, error, extracted, warnings, results, latency_us)
@@ -80,14 +80,14 @@ fn ingest_one(
         d.received_at.as_millis(),
         d.source_addr,
         d.method,
-        json_text(&d.headers)?,
+        e.headers,
         pack(&d.body),
         status_code,
         outcome,
         (200..300).contains(&status_code),
-        d.error.as_ref().map(json_text).transpose()?,
-        pack_opt(d.extracted.as_ref().map(json_text).transpose()?.as_deref()),
-        json_text(&d.warnings)?,
+        e.error,
+        pack_opt(e.extracted.as_deref()),
+        e.warnings,
         pack(&json_text(&outcomes)?),
         d.latency_us,
     ])?;
@@ -103,6 +103,7 @@ fn triage_alert(
     ob: &mut Outbox,
     item: &IngestItem,
     alert: &NormalizedAlert,
+    encoded: &EncodedAlert,
     now: Timestamp,
 ) -> Result<AlertOutcome> {
     let existing = find_open_alert(tx, item, &alert.dedup_key)?;
@@ -118,7 +119,16 @@ fn triage_alert(
             if let Some(m) = correlate(tx, item, alert, now)? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
-                insert_alert(tx, item, alert, alert_id, incident_id, &decision, now)?;
+                insert_alert(
+                    tx,
+                    item,
+                    alert,
+                    encoded,
+                    alert_id,
+                    incident_id,
+                    &decision,
+                    now,
+                )?;
                 join_incident(tx, ob, incident_id, alert, &decision, now)?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
@@ -138,12 +148,21 @@ fn triage_alert(
                 alert.description,
                 alert.source_url,
                 alert.severity.as_str(),
-                json_text(&alert.services)?,
+                encoded.services,
                 now.as_millis(),
             ])?;
             let decision = Decision::Created;
-            insert_alert(tx, item, alert, alert_id, incident_id, &decision, now)?;
-            ob.opened(incident_id, now, alert_id, &alert.title);
+            insert_alert(
+                tx,
+                item,
+                alert,
+                encoded,
+                alert_id,
+                incident_id,
+                &decision,
+                now,
+            )?;
+            ob.opened(incident_id, item.webhook.id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
         Action::Deduplicate { into } => {
@@ -346,10 +365,12 @@ fn event(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert_alert(
     tx: &Transaction<'_>,
     item: &IngestItem,
     alert: &NormalizedAlert,
+    encoded: &EncodedAlert,
     alert_id: AlertId,
     incident_id: IncidentId,
     decision: &Decision,
@@ -371,12 +392,12 @@ fn insert_alert(
         alert.description,
         alert.severity.as_str(),
         alert.raw_severity,
-        json_text(&alert.services)?,
+        encoded.services,
         alert.source_url,
         now.as_millis(),
         json_text(decision)?,
         item.delivery.id.to_string(),
-        pack(&json_text(&alert.payload)?),
+        pack(&encoded.payload),
     ])?;
     Ok(())
 }

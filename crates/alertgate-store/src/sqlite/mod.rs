@@ -466,7 +466,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>> {
-        self.write(move |c| ingest::ingest(c, items, now)).await
+        self.write(move |c| ingest::ingest(c, &items, now)).await
     }
 
     async fn ingest_committed(
@@ -474,8 +474,13 @@ impl Store for SqliteStore {
         items: Vec<IngestItem>,
         now: Timestamp,
     ) -> Result<(Vec<IngestResult>, crate::Durable)> {
-        self.write_committed(move |c| ingest::ingest(c, items, now))
-            .await
+        let ((results, items), durable) = self
+            .write_committed(move |c| Ok((ingest::ingest(c, &items, now)?, items)))
+            .await?;
+        // Freeing a batch's documents (a hundred parsed payloads per Alertmanager request) is
+        // work the next batch need not wait for: not on the writer's path.
+        tokio::spawn(async move { drop(items) });
+        Ok((results, durable))
     }
 
     async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {

@@ -37,16 +37,27 @@ pub(crate) fn write(outbox: Outbox, tx: &Transaction<'_>, now: Timestamp) -> Res
     }
     let mut automation: HashMap<WebhookId, AutomationSettings> = HashMap::new();
     let mut targets: HashMap<WorkspaceId, Rc<Vec<Target>>> = HashMap::new();
-    for (incident_id, events) in groups {
-        // The common case (automation off) costs one indexed lookup per incident and batch.
-        let webhook: Option<String> = tx
-            .prepare_cached("SELECT webhook_id FROM incidents WHERE id = ?1")?
-            .query_row([incident_id.to_string()], |r| r.get(0))
-            .optional()?;
-        let Some(webhook) = webhook else {
-            continue;
+    for IncidentEvents {
+        incident: incident_id,
+        opened_by,
+        events,
+    } in groups
+    {
+        // The common case (automation off) costs no query for an incident opened in this
+        // transaction, one indexed lookup for another.
+        let webhook = match opened_by {
+            Some(w) => w,
+            None => {
+                let webhook: Option<String> = tx
+                    .prepare_cached("SELECT webhook_id FROM incidents WHERE id = ?1")?
+                    .query_row([incident_id.to_string()], |r| r.get(0))
+                    .optional()?;
+                let Some(webhook) = webhook else {
+                    continue;
+                };
+                parse(webhook)?
+            }
         };
-        let webhook: WebhookId = parse(webhook)?;
         let settings = match automation.get(&webhook) {
             Some(s) => *s,
             None => {
