@@ -425,6 +425,12 @@ fn finish(result: Result<(), cli::CliError>) -> anyhow::Result<()> {
     }
 }
 
+// jemalloc: +11% alerts/s in 100-alert batches over glibc's allocator, whose free/consolidate of
+// parsed payloads was a quarter of the server's CPU; RSS stays as low (61 MB at the end of the
+// benchmark; mimalloc, tried before, held 179 MB). README, Performance.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
