@@ -113,8 +113,8 @@ async fn ingest_one(
     now: Timestamp,
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
-    for (alert, encoded) in item.encoded_alerts() {
-        outcomes.push(triage_alert(tx, ob, &item, alert, encoded, now).await?);
+    for incoming in item.encoded_alerts() {
+        outcomes.push(triage_alert(tx, ob, &item, incoming, now).await?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
@@ -160,10 +160,10 @@ async fn triage_alert(
     tx: &Transaction<'_>,
     ob: &mut Outbox,
     item: &IngestItem,
-    alert: &NormalizedAlert,
-    encoded: &EncodedAlert,
+    incoming: (&NormalizedAlert, &EncodedAlert),
     now: Timestamp,
 ) -> Result<AlertOutcome> {
+    let (alert, encoded) = incoming;
     let existing = find_open_alert(tx, item, &alert.dedup_key).await?;
     let action = triage::decide(
         alert.status,
@@ -177,17 +177,7 @@ async fn triage_alert(
             if let Some(m) = correlate(tx, item, alert, now).await? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
-                insert_alert(
-                    tx,
-                    item,
-                    alert,
-                    encoded,
-                    alert_id,
-                    incident_id,
-                    &decision,
-                    now,
-                )
-                .await?;
+                insert_alert(tx, item, incoming, alert_id, incident_id, &decision, now).await?;
                 join_incident(tx, ob, incident_id, alert, &decision, now).await?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
@@ -218,17 +208,7 @@ async fn triage_alert(
             )
             .await?;
             let decision = Decision::Created;
-            insert_alert(
-                tx,
-                item,
-                alert,
-                encoded,
-                alert_id,
-                incident_id,
-                &decision,
-                now,
-            )
-            .await?;
+            insert_alert(tx, item, incoming, alert_id, incident_id, &decision, now).await?;
             ob.opened(incident_id, item.webhook.id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
@@ -459,12 +439,10 @@ async fn event(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn insert_alert(
     tx: &Transaction<'_>,
     item: &IngestItem,
-    alert: &NormalizedAlert,
-    encoded: &EncodedAlert,
+    (alert, encoded): (&NormalizedAlert, &EncodedAlert),
     alert_id: AlertId,
     incident_id: IncidentId,
     decision: &Decision,

@@ -62,8 +62,8 @@ fn ingest_one(
     now: Timestamp,
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
-    for (alert, encoded) in item.encoded_alerts() {
-        outcomes.push(triage_alert(tx, ob, item, alert, encoded, now)?);
+    for incoming in item.encoded_alerts() {
+        outcomes.push(triage_alert(tx, ob, item, incoming, now)?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
@@ -102,10 +102,10 @@ fn triage_alert(
     tx: &Transaction<'_>,
     ob: &mut Outbox,
     item: &IngestItem,
-    alert: &NormalizedAlert,
-    encoded: &EncodedAlert,
+    incoming: (&NormalizedAlert, &EncodedAlert),
     now: Timestamp,
 ) -> Result<AlertOutcome> {
+    let (alert, encoded) = incoming;
     let existing = find_open_alert(tx, item, &alert.dedup_key)?;
     let action = triage::decide(
         alert.status,
@@ -119,16 +119,7 @@ fn triage_alert(
             if let Some(m) = correlate(tx, item, alert, now)? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
-                insert_alert(
-                    tx,
-                    item,
-                    alert,
-                    encoded,
-                    alert_id,
-                    incident_id,
-                    &decision,
-                    now,
-                )?;
+                insert_alert(tx, item, incoming, alert_id, incident_id, &decision, now)?;
                 join_incident(tx, ob, incident_id, alert, &decision, now)?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
@@ -152,16 +143,7 @@ fn triage_alert(
                 now.as_millis(),
             ])?;
             let decision = Decision::Created;
-            insert_alert(
-                tx,
-                item,
-                alert,
-                encoded,
-                alert_id,
-                incident_id,
-                &decision,
-                now,
-            )?;
+            insert_alert(tx, item, incoming, alert_id, incident_id, &decision, now)?;
             ob.opened(incident_id, item.webhook.id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
@@ -365,12 +347,10 @@ fn event(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn insert_alert(
     tx: &Transaction<'_>,
     item: &IngestItem,
-    alert: &NormalizedAlert,
-    encoded: &EncodedAlert,
+    (alert, encoded): (&NormalizedAlert, &EncodedAlert),
     alert_id: AlertId,
     incident_id: IncidentId,
     decision: &Decision,
