@@ -68,6 +68,7 @@ async fn the_wal_stays_bounded_under_sustained_writes_and_is_emptied_when_idle()
         SqliteOptions {
             checkpoints: Checkpoints::Background,
             checkpoint_settings: settings,
+            ..SqliteOptions::default()
         },
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alertgate_store::crypto::SecretCipher;
 use alertgate_store::postgres::PostgresStore;
-use alertgate_store::sqlite::SqliteStore;
+use alertgate_store::sqlite::{SqliteOptions, SqliteStore};
 use alertgate_store::Store;
 use alertgate_testdb::TestDatabase;
 
@@ -35,11 +35,16 @@ impl Subject {
         }
     }
 
-    /// Another handle on the same database.
+    /// Another handle on the same database (for reading: an embedded database is served by one).
     pub async fn reopen(&self, cipher: SecretCipher) -> Arc<dyn Store> {
         match self {
             Subject::Sqlite { dir, .. } => {
-                Arc::new(SqliteStore::open(&dir.path().join("alertgate.db"), cipher).unwrap())
+                let shared = SqliteOptions {
+                    shared: true,
+                    ..SqliteOptions::default()
+                };
+                let path = dir.path().join("alertgate.db");
+                Arc::new(SqliteStore::open_with(&path, cipher, shared).unwrap())
             }
             Subject::Postgres { db, .. } => {
                 Arc::new(PostgresStore::open(&db.url, cipher).await.unwrap())
@@ -2024,5 +2029,218 @@ mod several_nodes {
         let unique: std::collections::HashSet<_> = all.iter().collect();
         assert_eq!(all.len(), 120, "every message claimed");
         assert_eq!(unique.len(), 120, "and none twice");
+    }
+}
+
+/// What only the embedded engine has to get right: the unresolved alerts it keeps in memory for
+/// deduplication (sqlite/open_alerts.rs) are rebuilt when it opens, filled in for databases made
+/// before they existed, and kept by one process at a time.
+mod embedded {
+    use std::path::Path;
+
+    use alertgate_core::alert::Decision;
+    use alertgate_core::ids::WorkspaceId;
+    use alertgate_core::{AlertStatus, Severity, Timestamp};
+    use alertgate_store::sqlite::SqliteStore;
+    use alertgate_store::{IncidentAction, Store, StoreError};
+
+    use super::cases::{alert, hook, item, webhook, Hook};
+
+    fn open(path: &Path) -> SqliteStore {
+        SqliteStore::open(path, super::cipher()).unwrap()
+    }
+
+    fn now(ms: i64) -> Timestamp {
+        Timestamp::from_millis(1_800_000_000_000 + ms)
+    }
+
+    async fn send(
+        s: &SqliteStore,
+        h: &Hook,
+        title: &str,
+        status: AlertStatus,
+        ms: i64,
+    ) -> Decision {
+        let a = alert(title, Severity::High, status);
+        let r = s
+            .ingest(vec![item(h, now(ms), vec![a])], now(ms))
+            .await
+            .unwrap();
+        r[0].outcomes[0].decision.clone()
+    }
+
+    fn is_dedup(d: &Decision, count: i64) -> bool {
+        matches!(d, Decision::Deduplicated { occurrence_count, .. } if *occurrence_count == count)
+    }
+
+    #[tokio::test]
+    async fn deduplication_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alertgate.db");
+        let w = webhook(WorkspaceId::DEFAULT, "restarts");
+        let h = hook(&w);
+        let incident = {
+            let s = open(&path);
+            s.create_webhook(&w).await.unwrap();
+            assert_eq!(
+                send(&s, &h, "disk", AlertStatus::Firing, 0).await,
+                Decision::Created
+            );
+            assert_eq!(
+                send(&s, &h, "cpu", AlertStatus::Firing, 1).await,
+                Decision::Created
+            );
+            assert!(is_dedup(
+                &send(&s, &h, "cpu", AlertStatus::Firing, 2).await,
+                2
+            ));
+            let gone = send(&s, &h, "gone", AlertStatus::Firing, 3).await;
+            assert_eq!(gone, Decision::Created);
+            assert!(matches!(
+                send(&s, &h, "gone", AlertStatus::Resolved, 4).await,
+                Decision::StatusChanged {
+                    to: AlertStatus::Resolved,
+                    ..
+                }
+            ));
+            // Opened before the restart, resolved by a person after it (below).
+            let r = s
+                .ingest(
+                    vec![item(
+                        &h,
+                        now(5),
+                        vec![alert("net", Severity::Low, AlertStatus::Firing)],
+                    )],
+                    now(5),
+                )
+                .await
+                .unwrap();
+            r[0].outcomes[0].incident_id.unwrap()
+        };
+        let s = open(&path);
+        assert!(s
+            .incident_action(
+                WorkspaceId::DEFAULT,
+                incident,
+                IncidentAction::Resolve,
+                now(6)
+            )
+            .await
+            .unwrap()
+            .is_some());
+        assert!(is_dedup(
+            &send(&s, &h, "cpu", AlertStatus::Firing, 7).await,
+            3
+        ));
+        assert!(is_dedup(
+            &send(&s, &h, "disk", AlertStatus::Firing, 8).await,
+            2
+        ));
+        // Resolved before the restart, or by a person after it: a new incident.
+        assert_eq!(
+            send(&s, &h, "gone", AlertStatus::Firing, 9).await,
+            Decision::Created
+        );
+        assert_eq!(
+            send(&s, &h, "net", AlertStatus::Firing, 10).await,
+            Decision::Created
+        );
+        drop(s);
+        let s = open(&path);
+        assert!(is_dedup(
+            &send(&s, &h, "gone", AlertStatus::Firing, 11).await,
+            2
+        ));
+        assert!(is_dedup(
+            &send(&s, &h, "net", AlertStatus::Firing, 12).await,
+            2
+        ));
+    }
+
+    /// A database written before migration 0003 (identities unknown, the on-disk identity index)
+    /// still deduplicates its unresolved alerts after the upgrade.
+    #[tokio::test]
+    async fn an_upgraded_database_deduplicates_its_earlier_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alertgate.db");
+        let w = webhook(WorkspaceId::DEFAULT, "upgraded");
+        let h = hook(&w);
+        {
+            let s = open(&path);
+            s.create_webhook(&w).await.unwrap();
+            for (i, t) in ["a", "b", "c"].iter().enumerate() {
+                assert_eq!(
+                    send(&s, &h, t, AlertStatus::Firing, i as i64).await,
+                    Decision::Created
+                );
+            }
+            send(&s, &h, "c", AlertStatus::Resolved, 3).await;
+        }
+        // Back to schema version 2, as such a database was.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP INDEX alerts_open;
+             ALTER TABLE alerts DROP COLUMN identity;
+             CREATE INDEX alerts_open_identity ON alerts (webhook_id, dedup_key) WHERE status <> 'resolved';
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(c);
+        let s = open(&path);
+        assert!(is_dedup(
+            &send(&s, &h, "a", AlertStatus::Firing, 10).await,
+            2
+        ));
+        assert!(is_dedup(
+            &send(&s, &h, "b", AlertStatus::Firing, 11).await,
+            2
+        ));
+        assert_eq!(
+            send(&s, &h, "c", AlertStatus::Firing, 12).await,
+            Decision::Created
+        );
+        drop(s);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let unfilled: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE status <> 'resolved' AND identity IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unfilled, 0);
+    }
+
+    #[tokio::test]
+    async fn one_process_at_a_time_serves_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alertgate.db");
+        let first = open(&path);
+        let second = SqliteStore::open(&path, super::cipher());
+        match second {
+            Err(StoreError::Unavailable(m)) => assert!(m.contains("in use"), "{m}"),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a second store opened the same database"),
+        }
+        drop(first);
+        open(&path);
+    }
+
+    /// The map is rebuilt at start from an index of the unresolved alerts alone, read without
+    /// touching the table (with a million open alerts, a table scan would read gigabytes).
+    #[test]
+    fn the_rebuild_reads_one_covering_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alertgate.db");
+        drop(open(&path));
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let plan: String = c
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT identity, rowid FROM alerts WHERE status <> 'resolved'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("USING COVERING INDEX alerts_open"), "{plan}");
     }
 }

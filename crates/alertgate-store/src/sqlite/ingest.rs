@@ -18,6 +18,7 @@ use alertgate_core::triage::{self, Action, OpenAlert};
 use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 
 use super::corrupt;
+use super::open_alerts::{identity, Changes, OpenAlerts};
 use super::outbox::write as write_outbox;
 use super::packed::{pack, pack_opt, unpack_opt};
 use crate::lifecycle::{self, outcome};
@@ -27,17 +28,21 @@ use crate::Result;
 
 pub(crate) fn ingest(
     conn: &mut Connection,
+    open: &mut OpenAlerts,
     items: &[IngestItem],
     now: Timestamp,
 ) -> Result<Vec<IngestResult>> {
     let tx = conn.transaction()?;
     let mut outbox = Outbox::default();
+    let mut dedup = Dedup::new(open);
     let mut results = Vec::with_capacity(items.len());
     for item in items {
-        results.push(ingest_one(&tx, &mut outbox, item, now)?);
+        results.push(ingest_one(&tx, &mut outbox, &mut dedup, item, now)?);
     }
     write_outbox(outbox, &tx, now)?;
+    let changes = dedup.changes;
     tx.commit()?;
+    open.apply(changes);
     Ok(results)
 }
 
@@ -45,25 +50,56 @@ pub(crate) fn ingest(
 /// [`crate::Store::preview_ingest`]).
 pub(crate) fn preview(
     conn: &mut Connection,
+    open: &OpenAlerts,
     item: IngestItem,
     now: Timestamp,
 ) -> Result<IngestResult> {
     let tx = conn.transaction()?;
     let mut outbox = Outbox::default();
-    let result = ingest_one(&tx, &mut outbox, &item, now);
+    let result = ingest_one(&tx, &mut outbox, &mut Dedup::new(open), &item, now);
     tx.rollback()?;
     result
+}
+
+/// The unresolved alerts as the transaction sees them (see [`super::open_alerts`]).
+struct Dedup<'a> {
+    open: &'a OpenAlerts,
+    changes: Changes,
+}
+
+impl<'a> Dedup<'a> {
+    fn new(open: &'a OpenAlerts) -> Self {
+        Self {
+            open,
+            changes: Changes::default(),
+        }
+    }
+}
+
+/// An alert of the batch, with what the writer binds for it.
+struct Arriving<'a> {
+    alert: &'a NormalizedAlert,
+    encoded: &'a EncodedAlert,
+    /// Of its webhook and dedup key (`alerts.identity`).
+    identity: i64,
 }
 
 fn ingest_one(
     tx: &Transaction<'_>,
     ob: &mut Outbox,
+    dedup: &mut Dedup<'_>,
     item: &IngestItem,
     now: Timestamp,
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
-    for incoming in item.encoded_alerts() {
-        outcomes.push(triage_alert(tx, ob, item, incoming, now)?);
+    let webhook = item.webhook.id.to_string();
+    for (alert, encoded) in item.encoded_alerts() {
+        let arriving = Arriving {
+            alert,
+            encoded,
+            identity: identity(&webhook, &alert.dedup_key),
+        };
+        outcomes.push(triage_alert(tx, ob, dedup, item, &arriving, now)?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
@@ -101,12 +137,16 @@ fn ingest_one(
 fn triage_alert(
     tx: &Transaction<'_>,
     ob: &mut Outbox,
+    dedup: &mut Dedup<'_>,
     item: &IngestItem,
-    incoming: (&NormalizedAlert, &EncodedAlert),
+    arriving: &Arriving<'_>,
     now: Timestamp,
 ) -> Result<AlertOutcome> {
-    let (alert, encoded) = incoming;
-    let existing = find_open_alert(tx, item, &alert.dedup_key)?;
+    let alert = arriving.alert;
+    let (existing, existing_row) = match find_open_alert(tx, dedup, item, arriving)? {
+        Some((open, rowid)) => (Some(open), Some(rowid)),
+        None => (None, None),
+    };
     let action = triage::decide(
         alert.status,
         existing.as_ref(),
@@ -119,7 +159,9 @@ fn triage_alert(
             if let Some(m) = correlate(tx, item, alert, now)? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
-                insert_alert(tx, item, incoming, alert_id, incident_id, &decision, now)?;
+                let rowid =
+                    insert_alert(tx, item, arriving, alert_id, incident_id, &decision, now)?;
+                dedup.inserted(arriving, rowid);
                 join_incident(tx, ob, incident_id, alert, &decision, now)?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
@@ -139,11 +181,12 @@ fn triage_alert(
                 alert.description,
                 alert.source_url,
                 alert.severity.as_str(),
-                encoded.services,
+                arriving.encoded.services,
                 now.as_millis(),
             ])?;
             let decision = Decision::Created;
-            insert_alert(tx, item, incoming, alert_id, incident_id, &decision, now)?;
+            let rowid = insert_alert(tx, item, arriving, alert_id, incident_id, &decision, now)?;
+            dedup.inserted(arriving, rowid);
             ob.opened(incident_id, item.webhook.id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
         }
@@ -189,6 +232,9 @@ fn triage_alert(
                 now.as_millis(),
                 resolved_at
             ])?;
+            if let (AlertStatus::Resolved, Some(rowid)) = (to, existing_row) {
+                dedup.changes.closed(arriving.identity, rowid);
+            }
             refresh_incident_status(tx, ob, open.incident_id, false, now)?;
             let decision = Decision::StatusChanged {
                 alert_id: open.alert_id,
@@ -347,20 +393,22 @@ fn event(
     Ok(())
 }
 
+/// Write a new alert; its rowid.
 fn insert_alert(
     tx: &Transaction<'_>,
     item: &IngestItem,
-    (alert, encoded): (&NormalizedAlert, &EncodedAlert),
+    arriving: &Arriving<'_>,
     alert_id: AlertId,
     incident_id: IncidentId,
     decision: &Decision,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<i64> {
+    let (alert, encoded) = (arriving.alert, arriving.encoded);
     tx.prepare_cached(
         "INSERT INTO alerts (id, incident_id, webhook_id, dedup_key, status, title, description,
             severity, raw_severity, services, source_url, occurrence_count, first_seen_at, last_seen_at,
-            resolved_at, decision, delivery_id, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, NULL, ?13, ?14, ?15)",
+            resolved_at, decision, delivery_id, payload, identity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12, NULL, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         alert_id.to_string(),
@@ -378,46 +426,83 @@ fn insert_alert(
         json_text(decision)?,
         item.delivery.id.to_string(),
         pack(&encoded.payload),
+        arriving.identity,
     ])?;
-    Ok(())
+    Ok(tx.last_insert_rowid())
 }
 
-/// The most recent unresolved alert with this identity whose incident is not resolved.
+impl Dedup<'_> {
+    /// A new alert row: unresolved ones can be found by later alerts of the batch, and after the
+    /// commit by everyone.
+    fn inserted(&mut self, arriving: &Arriving<'_>, rowid: i64) {
+        if arriving.alert.status != AlertStatus::Resolved {
+            self.changes.opened(arriving.identity, rowid);
+        }
+    }
+}
+
+/// The most recent unresolved alert with this identity whose incident is not resolved, and its
+/// rowid. The candidates come from [`OpenAlerts`]; each is checked against its row, and one that
+/// no longer holds an unresolved alert of this webhook and key leaves the map.
 fn find_open_alert(
     tx: &Transaction<'_>,
+    dedup: &mut Dedup<'_>,
     item: &IngestItem,
-    key: &str,
-) -> Result<Option<OpenAlert>> {
-    let row = tx
-        .prepare_cached(
-            "SELECT a.id, a.incident_id, a.status, a.first_seen_at, a.last_seen_at, a.occurrence_count
-             FROM alerts a JOIN incidents i ON i.id = a.incident_id
-             WHERE a.webhook_id = ?1 AND a.dedup_key = ?2 AND a.status <> 'resolved'
-               AND i.status <> 'resolved'
-             ORDER BY a.last_seen_at DESC LIMIT 1",
-        )?
-        .query_row(params![item.webhook.id.to_string(), key], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })
-        .optional()?;
-    row.map(|(id, inc, status, first, last, count)| {
-        Ok(OpenAlert {
+    arriving: &Arriving<'_>,
+) -> Result<Option<(OpenAlert, i64)>> {
+    let mut found: Option<(OpenAlert, i64)> = None;
+    let mut stmt = tx.prepare_cached(
+        "SELECT a.id, a.incident_id, a.status, a.first_seen_at, a.last_seen_at, a.occurrence_count,
+                a.webhook_id = ?2 AND a.dedup_key = ?3 AND a.status <> 'resolved',
+                i.status <> 'resolved'
+         FROM alerts a JOIN incidents i ON i.id = a.incident_id
+         WHERE a.rowid = ?1",
+    )?;
+    let webhook = item.webhook.id.to_string();
+    for rowid in dedup.open.candidates(&dedup.changes, arriving.identity) {
+        let row = stmt
+            .query_row(params![rowid, webhook, arriving.alert.dedup_key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, bool>(7)?,
+                ))
+            })
+            .optional()?;
+        let (id, inc, status, first, last, count, incident_open) = match row {
+            Some((id, inc, status, first, last, count, true, incident_open)) => {
+                (id, inc, status, first, last, count, incident_open)
+            }
+            // Gone (retention), resolved, or another identity with the same hash.
+            _ => {
+                dedup.changes.closed(arriving.identity, rowid);
+                continue;
+            }
+        };
+        let last_seen_at = Timestamp::from_millis(last);
+        if !incident_open
+            || found
+                .as_ref()
+                .is_some_and(|(f, _)| f.last_seen_at > last_seen_at)
+        {
+            continue;
+        }
+        let open = OpenAlert {
             alert_id: id.parse().map_err(corrupt)?,
             incident_id: inc.parse().map_err(corrupt)?,
             status: AlertStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
             first_seen_at: Timestamp::from_millis(first),
-            last_seen_at: Timestamp::from_millis(last),
+            last_seen_at,
             occurrence_count: count,
-        })
-    })
-    .transpose()
+        };
+        found = Some((open, rowid));
+    }
+    Ok(found)
 }
 
 /// Re-derive an incident's state after a source changed one of its alerts (see the module docs).
@@ -468,6 +553,7 @@ pub(crate) fn set_incident_status(
 /// A person acknowledges or resolves an incident (see [`crate::Store::incident_action`]).
 pub(crate) fn incident_action(
     conn: &mut Connection,
+    open: &mut OpenAlerts,
     workspace: alertgate_core::WorkspaceId,
     incident: IncidentId,
     action: IncidentAction,
@@ -486,8 +572,18 @@ pub(crate) fn incident_action(
     };
     let current = IncidentStatus::parse(&current).ok_or_else(|| corrupt(&current))?;
     let next = lifecycle::status_after_action(action, current);
+    let mut changes = Changes::default();
     if let Some(next) = next {
         if next == IncidentStatus::Resolved {
+            let mut closing = tx.prepare_cached(
+                "SELECT identity, rowid FROM alerts WHERE incident_id = ?1 AND status <> 'resolved'",
+            )?;
+            let mut rows = closing.query([incident.to_string()])?;
+            while let Some(r) = rows.next()? {
+                if let Some(identity) = r.get::<_, Option<i64>>(0)? {
+                    changes.closed(identity, r.get(1)?);
+                }
+            }
             tx.execute(
                 "UPDATE alerts SET status = 'resolved', resolved_at = ?2
                  WHERE incident_id = ?1 AND status <> 'resolved'",
@@ -499,6 +595,7 @@ pub(crate) fn incident_action(
         write_outbox(outbox, &tx, now)?;
     }
     tx.commit()?;
+    open.apply(changes);
     Ok(true)
 }
 

@@ -13,6 +13,7 @@ mod checkpoint;
 mod flush;
 mod ingest;
 mod migrate;
+mod open_alerts;
 mod outbox;
 mod packed;
 mod read;
@@ -56,6 +57,10 @@ pub enum Checkpoints {
 pub struct SqliteOptions {
     pub checkpoints: Checkpoints,
     pub checkpoint_settings: CheckpointSettings,
+    /// Open without taking the database's lock file: a second handle on a database that another
+    /// handle serves (a test reading it with another key). Such a handle must not ingest: its
+    /// map of unresolved alerts would not see the other's.
+    pub shared: bool,
 }
 
 /// The SQLite store. Cheap to clone.
@@ -64,8 +69,13 @@ pub struct SqliteStore {
     path: PathBuf,
     cipher: SecretCipher,
     writer: Arc<Mutex<Connection>>,
+    /// Used with the writer's connection only, for intake and actions that resolve alerts.
+    open_alerts: Arc<Mutex<open_alerts::OpenAlerts>>,
     flush: Arc<flush::WalFlush>,
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// Held (an exclusive `flock` on `<database>.lock`) while the store is open: one process at a
+    /// time writes the database, so [`open_alerts`] knows every unresolved alert.
+    _lock: Option<Arc<std::fs::File>>,
     /// Stops the checkpoint thread when the last clone goes.
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
@@ -127,10 +137,20 @@ impl SqliteStore {
                     .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
             }
         }
+        let lock = if options.shared {
+            None
+        } else {
+            Some(Arc::new(lock(path)?))
+        };
         let checkpoints = options.checkpoints;
         let mut writer = Connection::open(path)?;
         configure_with(&writer, checkpoints)?;
         migrate::apply(&mut writer)?;
+        let open_alerts = open_alerts::OpenAlerts::load(&writer)?;
+        tracing::debug!(
+            open_alerts = open_alerts.len(),
+            "loaded the unresolved alerts"
+        );
         // Commits write the WAL without waiting for the disk; `write` waits for the flush.
         writer.execute_batch("PRAGMA synchronous = NORMAL;")?;
         let manager =
@@ -152,6 +172,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             cipher,
             writer,
+            open_alerts: Arc::new(Mutex::new(open_alerts)),
+            _lock: lock,
             flush: Arc::new(flush::WalFlush::new(path)),
             pool,
             _checkpointer: checkpointer,
@@ -232,6 +254,39 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
         };
         Ok((value, Box::pin(durable)))
+    }
+}
+
+fn lock_open(
+    open: &Mutex<open_alerts::OpenAlerts>,
+) -> Result<std::sync::MutexGuard<'_, open_alerts::OpenAlerts>> {
+    open.lock()
+        .map_err(|_| StoreError::Other("the open-alert map is poisoned".into()))
+}
+
+/// Take the database's lock file, or say who holds it.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "{} is in use by another alertgate process (it holds {}); \
+             one process at a time serves an embedded database (several nodes share PostgreSQL)",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+            "{}: {e}",
+            lock_path.display()
+        ))),
     }
 }
 
@@ -466,7 +521,9 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>> {
-        self.write(move |c| ingest::ingest(c, &items, now)).await
+        let open = self.open_alerts.clone();
+        self.write(move |c| ingest::ingest(c, &mut *lock_open(&open)?, &items, now))
+            .await
     }
 
     async fn ingest_committed(
@@ -474,8 +531,12 @@ impl Store for SqliteStore {
         items: Vec<IngestItem>,
         now: Timestamp,
     ) -> Result<(Vec<IngestResult>, crate::Durable)> {
+        let open = self.open_alerts.clone();
         let ((results, items), durable) = self
-            .write_committed(move |c| Ok((ingest::ingest(c, &items, now)?, items)))
+            .write_committed(move |c| {
+                let results = ingest::ingest(c, &mut *lock_open(&open)?, &items, now)?;
+                Ok((results, items))
+            })
             .await?;
         // Freeing a batch's documents (a hundred parsed payloads per Alertmanager request) is
         // work the next batch need not wait for: not on the writer's path.
@@ -486,7 +547,9 @@ impl Store for SqliteStore {
     async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
         // On the writer's connection: serialized with intake, so the preview sees exactly what
         // the next real delivery would see.
-        self.write(move |c| ingest::preview(c, item, now)).await
+        let open = self.open_alerts.clone();
+        self.write(move |c| ingest::preview(c, &*lock_open(&open)?, item, now))
+            .await
     }
 
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<Page<Incident>> {
@@ -543,8 +606,9 @@ impl Store for SqliteStore {
         action: IncidentAction,
         now: Timestamp,
     ) -> Result<Option<Incident>> {
+        let open = self.open_alerts.clone();
         self.write(move |c| {
-            if !ingest::incident_action(c, workspace, id, action, now)? {
+            if !ingest::incident_action(c, &mut *lock_open(&open)?, workspace, id, action, now)? {
                 return Ok(None);
             }
             read::get_incident_row(c, workspace, id)
