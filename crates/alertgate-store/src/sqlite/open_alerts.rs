@@ -6,8 +6,8 @@
 //! intake wrote. Instead the writer keeps this map, and the table keeps each alert's `identity`
 //! (the first 8 bytes of SHA-256 over webhook id and key) with an index of the unresolved alerts
 //! in arrival order (`alerts_open`), which only ever grows at its end; the map is rebuilt from
-//! that index when the store opens (start-up with 1,000,000 unresolved alerts: 0.5 s). It costs
-//! ~17–24 bytes of memory per unresolved alert.
+//! that index when the store opens (start-up with ~2 million unresolved alerts: 0.5 s). It costs
+//! ~17–29 bytes of memory per unresolved alert.
 //!
 //! The map holds `(identity, rowid)` pairs and is only a hint: [`super::ingest`] reads each
 //! candidate row and checks its webhook, key and status, so a hash collision, a row resolved by
