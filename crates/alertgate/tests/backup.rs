@@ -130,3 +130,57 @@ async fn an_online_backup_restores_the_state_it_was_taken_at() {
     assert_eq!(r["status"], "deduplicated");
     stop(server);
 }
+
+/// One process at a time serves an embedded database (the README's backup section says why): a
+/// second server on the same data directory stops at start and says so; the first one is not
+/// disturbed.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = start(dir.path());
+    let mut second = Command::new(env!("CARGO_BIN_EXE_alertgate"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ALERTGATE_DATA_DIR", dir.path())
+        .env("ALERTGATE_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run a second alertgate");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while second.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second server started and kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "the second server exited with success"
+    );
+    assert!(
+        stderr.contains("in use by another alertgate process"),
+        "{stderr}"
+    );
+    let c = reqwest::Client::new();
+    let hook = common::admin_post(
+        &c,
+        &base,
+        ADMIN,
+        "/api/v1/webhooks",
+        json!({"name": "still served", "rate_limit_per_hour": 0}),
+    )
+    .await;
+    let url = hook["intake_url"].as_str().unwrap();
+    let secret = hook["secret"].as_str().unwrap();
+    send(&c, url, secret, "first").await;
+    let again = send(&c, url, secret, "first").await;
+    assert_eq!(again["status"], "deduplicated");
+    stop(server);
+    // Released when the first one stopped.
+    let (server, _) = start(dir.path());
+    stop(server);
+}
