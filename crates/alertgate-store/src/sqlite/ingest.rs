@@ -450,6 +450,10 @@ fn find_open_alert(
     item: &IngestItem,
     arriving: &Arriving<'_>,
 ) -> Result<Option<(OpenAlert, i64)>> {
+    let candidates = dedup.open.candidates(&dedup.changes, arriving.identity);
+    if candidates.is_empty() {
+        return Ok(None); // a new alert: no statement to prepare, no row to read
+    }
     let mut found: Option<(OpenAlert, i64)> = None;
     let mut stmt = tx.prepare_cached(
         "SELECT a.id, a.incident_id, a.status, a.first_seen_at, a.last_seen_at, a.occurrence_count,
@@ -459,7 +463,7 @@ fn find_open_alert(
          WHERE a.rowid = ?1",
     )?;
     let webhook = item.webhook.id.to_string();
-    for rowid in dedup.open.candidates(&dedup.changes, arriving.identity) {
+    for rowid in candidates {
         let row = stmt
             .query_row(params![rowid, webhook, arriving.alert.dedup_key], |r| {
                 Ok((
