@@ -74,6 +74,14 @@ impl<'a> Dedup<'a> {
             changes: Changes::default(),
         }
     }
+
+    /// A new alert row: unresolved ones can be found by later alerts of the batch, and after the
+    /// commit by everyone.
+    fn inserted(&mut self, arriving: &Arriving<'_>, rowid: i64) {
+        if arriving.alert.status != AlertStatus::Resolved {
+            self.changes.opened(arriving.identity, rowid);
+        }
+    }
 }
 
 /// An alert of the batch, with what the writer binds for it.
@@ -429,16 +437,6 @@ fn insert_alert(
         arriving.identity,
     ])?;
     Ok(tx.last_insert_rowid())
-}
-
-impl Dedup<'_> {
-    /// A new alert row: unresolved ones can be found by later alerts of the batch, and after the
-    /// commit by everyone.
-    fn inserted(&mut self, arriving: &Arriving<'_>, rowid: i64) {
-        if arriving.alert.status != AlertStatus::Resolved {
-            self.changes.opened(arriving.identity, rowid);
-        }
-    }
 }
 
 /// The most recent unresolved alert with this identity whose incident is not resolved, and its
