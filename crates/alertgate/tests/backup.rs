@@ -9,12 +9,18 @@ use serde_json::{json, Value};
 
 const ADMIN: &str = "agt_admin-token-for-the-backup-test-0123456789";
 
-fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_alertgate"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+/// `alertgate serve` on `dir`, any free port.
+fn serve(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alertgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env("ALERTGATE_DATA_DIR", dir)
         .env("ALERTGATE_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn start(dir: &std::path::Path) -> (Child, String) {
+    let mut child = serve(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -28,6 +34,20 @@ fn stop(mut child: Child) {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// A new generic webhook: its intake URL and secret.
+async fn webhook(c: &reqwest::Client, base: &str, name: &str) -> (String, String) {
+    let hook = common::admin_post(
+        c,
+        base,
+        ADMIN,
+        "/api/v1/webhooks",
+        json!({"name": name, "rate_limit_per_hour": 0}),
+    )
+    .await;
+    let field = |k: &str| hook[k].as_str().unwrap().to_string();
+    (field("intake_url"), field("secret"))
 }
 
 async fn send(c: &reqwest::Client, url: &str, secret: &str, title: &str) -> Value {
@@ -67,18 +87,8 @@ async fn an_online_backup_restores_the_state_it_was_taken_at() {
     let live = tempfile::tempdir().unwrap();
     let (server, base) = start(live.path());
     let c = reqwest::Client::new();
-    let hook = common::admin_post(
-        &c,
-        &base,
-        ADMIN,
-        "/api/v1/webhooks",
-        json!({"name": "backed up", "rate_limit_per_hour": 0}),
-    )
-    .await;
-    let (url, secret) = (
-        hook["intake_url"].as_str().unwrap(),
-        hook["secret"].as_str().unwrap(),
-    );
+    let (url, secret) = webhook(&c, &base, "backed up").await;
+    let (url, secret) = (url.as_str(), secret.as_str());
     for i in 0..20 {
         send(&c, url, secret, &format!("before {i:02}")).await;
     }
@@ -138,11 +148,7 @@ async fn an_online_backup_restores_the_state_it_was_taken_at() {
 async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let (server, base) = start(dir.path());
-    let mut second = Command::new(env!("CARGO_BIN_EXE_alertgate"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("ALERTGATE_DATA_DIR", dir.path())
-        .env("ALERTGATE_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
+    let mut second = serve(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -166,18 +172,9 @@ async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
         "{stderr}"
     );
     let c = reqwest::Client::new();
-    let hook = common::admin_post(
-        &c,
-        &base,
-        ADMIN,
-        "/api/v1/webhooks",
-        json!({"name": "still served", "rate_limit_per_hour": 0}),
-    )
-    .await;
-    let url = hook["intake_url"].as_str().unwrap();
-    let secret = hook["secret"].as_str().unwrap();
-    send(&c, url, secret, "first").await;
-    let again = send(&c, url, secret, "first").await;
+    let (url, secret) = webhook(&c, &base, "still served").await;
+    send(&c, &url, &secret, "first").await;
+    let again = send(&c, &url, &secret, "first").await;
     assert_eq!(again["status"], "deduplicated");
     stop(server);
     // Released when the first one stopped.
