@@ -95,7 +95,7 @@ impl Drop for Checkpointer {
 /// through `writer`.
 pub(crate) fn start(
     path: &Path,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<super::Writer>>,
     settings: CheckpointSettings,
 ) -> Result<Checkpointer> {
     let conn = Connection::open(path)?;
@@ -169,7 +169,7 @@ impl DatabaseFile {
 fn run(
     conn: Connection,
     file: DatabaseFile,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<super::Writer>>,
     settings: CheckpointSettings,
     stop: Stop,
 ) {

@@ -36,6 +36,7 @@ use crate::outbox::{
     Attempt, AttemptOutcome, Claim, ClaimedMessage, Destination, OutboxMessage, OutboxStats,
 };
 use crate::{Result, Store, StoreError};
+use open_alerts::OpenAlerts;
 
 pub use checkpoint::CheckpointSettings;
 pub use migrate::SCHEMA_VERSION;
@@ -68,9 +69,7 @@ pub struct SqliteOptions {
 pub struct SqliteStore {
     path: PathBuf,
     cipher: SecretCipher,
-    writer: Arc<Mutex<Connection>>,
-    /// Used with the writer's connection only, for intake and actions that resolve alerts.
-    open_alerts: Arc<Mutex<open_alerts::OpenAlerts>>,
+    writer: Arc<Mutex<Writer>>,
     flush: Arc<flush::WalFlush>,
     pool: r2d2::Pool<SqliteConnectionManager>,
     /// Held (an exclusive `flock` on `<database>.lock`) while the store is open: one process at a
@@ -146,7 +145,7 @@ impl SqliteStore {
         let mut writer = Connection::open(path)?;
         configure_with(&writer, checkpoints)?;
         migrate::apply(&mut writer)?;
-        let open_alerts = open_alerts::OpenAlerts::load(&writer)?;
+        let open_alerts = OpenAlerts::load(&writer)?;
         tracing::debug!(
             open_alerts = open_alerts.len(),
             "loaded the unresolved alerts"
@@ -159,7 +158,10 @@ impl SqliteStore {
             .max_size(4)
             .min_idle(Some(1))
             .build(manager)?;
-        let writer = Arc::new(Mutex::new(writer));
+        let writer = Arc::new(Mutex::new(Writer {
+            conn: writer,
+            open_alerts,
+        }));
         let checkpointer = match checkpoints {
             Checkpoints::Background => Some(Arc::new(checkpoint::start(
                 path,
@@ -172,7 +174,6 @@ impl SqliteStore {
             path: path.to_path_buf(),
             cipher,
             writer,
-            open_alerts: Arc::new(Mutex::new(open_alerts)),
             _lock: lock,
             flush: Arc::new(flush::WalFlush::new(path)),
             pool,
@@ -224,7 +225,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T> + Send + 'static,
     {
         let (writer, flush) = (self.writer.clone(), self.flush.clone());
         tokio::task::spawn_blocking(move || {
@@ -241,7 +242,7 @@ impl SqliteStore {
     async fn write_committed<T, F>(&self, f: F) -> Result<(T, crate::Durable)>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T> + Send + 'static,
     {
         let (writer, flush) = (self.writer.clone(), self.flush.clone());
         let fl = flush.clone();
@@ -255,13 +256,6 @@ impl SqliteStore {
         };
         Ok((value, Box::pin(durable)))
     }
-}
-
-fn lock_open(
-    open: &Mutex<open_alerts::OpenAlerts>,
-) -> Result<std::sync::MutexGuard<'_, open_alerts::OpenAlerts>> {
-    open.lock()
-        .map_err(|_| StoreError::Other("the open-alert map is poisoned".into()))
 }
 
 /// Take the database's lock file, or say who holds it.
@@ -290,16 +284,37 @@ fn lock(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Run `f` holding the writer connection and number its commit for [`flush::WalFlush`].
+/// What the writer's mutex guards: the connection every write goes through, and the state only
+/// those writes change. Derefs to the connection.
+pub(crate) struct Writer {
+    conn: Connection,
+    /// The unresolved alerts by identity, kept by intake and by actions that resolve alerts.
+    open_alerts: OpenAlerts,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// Run `f` holding the writer and number its commit for [`flush::WalFlush`].
 fn commit<T>(
-    writer: &Mutex<Connection>,
+    writer: &Mutex<Writer>,
     flush: &flush::WalFlush,
-    f: impl FnOnce(&mut Connection) -> Result<T>,
+    f: impl FnOnce(&mut Writer) -> Result<T>,
 ) -> Result<(T, u64)> {
-    let mut conn = writer
+    let mut w = writer
         .lock()
         .map_err(|_| StoreError::Other("writer connection poisoned".into()))?;
-    let value = f(&mut conn)?;
+    let value = f(&mut w)?;
     Ok((value, flush.committed()))
 }
 
@@ -521,8 +536,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, items: Vec<IngestItem>, now: Timestamp) -> Result<Vec<IngestResult>> {
-        let open = self.open_alerts.clone();
-        self.write(move |c| ingest::ingest(c, &mut *lock_open(&open)?, &items, now))
+        self.write(move |w| ingest::ingest(&mut w.conn, &mut w.open_alerts, &items, now))
             .await
     }
 
@@ -531,10 +545,9 @@ impl Store for SqliteStore {
         items: Vec<IngestItem>,
         now: Timestamp,
     ) -> Result<(Vec<IngestResult>, crate::Durable)> {
-        let open = self.open_alerts.clone();
         let ((results, items), durable) = self
-            .write_committed(move |c| {
-                let results = ingest::ingest(c, &mut *lock_open(&open)?, &items, now)?;
+            .write_committed(move |w| {
+                let results = ingest::ingest(&mut w.conn, &mut w.open_alerts, &items, now)?;
                 Ok((results, items))
             })
             .await?;
@@ -547,8 +560,7 @@ impl Store for SqliteStore {
     async fn preview_ingest(&self, item: IngestItem, now: Timestamp) -> Result<IngestResult> {
         // On the writer's connection: serialized with intake, so the preview sees exactly what
         // the next real delivery would see.
-        let open = self.open_alerts.clone();
-        self.write(move |c| ingest::preview(c, &*lock_open(&open)?, item, now))
+        self.write(move |w| ingest::preview(&mut w.conn, &w.open_alerts, item, now))
             .await
     }
 
@@ -606,12 +618,18 @@ impl Store for SqliteStore {
         action: IncidentAction,
         now: Timestamp,
     ) -> Result<Option<Incident>> {
-        let open = self.open_alerts.clone();
-        self.write(move |c| {
-            if !ingest::incident_action(c, &mut *lock_open(&open)?, workspace, id, action, now)? {
+        self.write(move |w| {
+            if !ingest::incident_action(
+                &mut w.conn,
+                &mut w.open_alerts,
+                workspace,
+                id,
+                action,
+                now,
+            )? {
                 return Ok(None);
             }
-            read::get_incident_row(c, workspace, id)
+            read::get_incident_row(w, workspace, id)
         })
         .await
     }
