@@ -114,26 +114,15 @@ impl IngestItem {
         })
     }
 
-    pub fn webhook(&self) -> &WebhookContext {
-        &self.webhook
-    }
-
-    pub fn delivery(&self) -> &NewDelivery {
-        &self.delivery
-    }
-
-    pub fn alerts(&self) -> &[NormalizedAlert] {
-        &self.alerts
-    }
-
     /// Each alert with its encoded columns.
     pub(crate) fn encoded_alerts(&self) -> impl Iterator<Item = (&NormalizedAlert, &EncodedAlert)> {
         self.alerts.iter().zip(&self.encoded.alerts)
     }
 }
 
+/// A value as the JSON text a column holds (both engines).
 pub(crate) fn json_text<T: Serialize + ?Sized>(v: &T) -> crate::Result<String> {
-    serde_json::to_string(v).map_err(|e| crate::StoreError::Other(format!("JSON: {e}")))
+    serde_json::to_string(v).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
 }
 
 /// What happened to one [`IngestItem`].

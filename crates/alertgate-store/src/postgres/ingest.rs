@@ -605,7 +605,3 @@ pub(crate) async fn incident_action(
     tx.commit().await?;
     Ok(true)
 }
-
-fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(corrupt)
-}

@@ -29,7 +29,7 @@ use super::read::{
 };
 use super::{corrupt, db_error};
 use crate::crypto::SecretCipher;
-use crate::model::Incident;
+use crate::model::{json_text, Incident};
 use crate::outbox::*;
 use crate::Result;
 
@@ -697,8 +697,4 @@ pub(crate) async fn list_destinations(
     rows.iter()
         .map(|r| destination_row(r, 0)?.open(cipher))
         .collect()
-}
-
-fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(corrupt)
 }

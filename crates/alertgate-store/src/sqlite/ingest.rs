@@ -601,10 +601,6 @@ pub(crate) fn incident_action(
     Ok(true)
 }
 
-fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(corrupt)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

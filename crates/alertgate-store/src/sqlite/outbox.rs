@@ -25,7 +25,7 @@ use super::read::{
     alert_from_row, incident_from_row, timeline_from_row, ALERT_COLUMNS, INCIDENT_COLUMNS,
 };
 use crate::crypto::SecretCipher;
-use crate::model::Incident;
+use crate::model::{json_text, Incident};
 use crate::outbox::*;
 use crate::{Result, StoreError};
 
@@ -620,8 +620,4 @@ where
     T::Err: std::fmt::Display,
 {
     s.parse::<T>().map_err(corrupt)
-}
-
-fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(corrupt)
 }
