@@ -8,12 +8,12 @@
 //! becomes claimable again, so delivery is at least once. The claim is one statement over the
 //! due index: on PostgreSQL the same `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use alertgate_core::auth::Secret;
-use std::collections::HashMap;
-
 use alertgate_core::ids::{
     AlertId, DestinationId, EventId, IncidentId, MessageId, WebhookId, WorkspaceId,
 };
