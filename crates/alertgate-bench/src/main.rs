@@ -466,23 +466,17 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
                 }],
             )
         };
-        store
-            .ingest(
-                (done..end)
-                    .map(|i| item(i, AlertStatus::Firing))
-                    .collect::<Result<_, _>>()?,
-                now,
-            )
-            .await?;
-        if args.resolved {
-            store
-                .ingest(
-                    (done..end)
-                        .map(|i| item(i, AlertStatus::Resolved))
-                        .collect::<Result<_, _>>()?,
-                    now,
-                )
-                .await?;
+        // Each incident opened, then (with --resolved) resolved by its source.
+        let statuses: &[AlertStatus] = if args.resolved {
+            &[AlertStatus::Firing, AlertStatus::Resolved]
+        } else {
+            &[AlertStatus::Firing]
+        };
+        for &status in statuses {
+            let items = (done..end)
+                .map(|i| item(i, status))
+                .collect::<Result<_, _>>()?;
+            store.ingest(items, now).await?;
         }
         done = end;
     }
