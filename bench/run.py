@@ -9,7 +9,8 @@ Builds (release) and starts, one after another on this machine:
   - Prometheus Alertmanager (Debian's prometheus-alertmanager), when installed, fed the equivalent
     alerts on /api/v2/alerts,
 drives each with the same load generator (`alertgate-bench load`) and the same bodies, and prints one
-table: requests/s, alerts/s, p50/p99 latency, server CPU, RSS, and the ratios.
+table: requests/s, alerts/s, p50/p99 latency, server CPU (in all and per alert), the load generator's
+CPU, RSS, and the ratios.
 
   python3 bench/run.py              # full run (10 s per scenario, 1,000,000 seeded incidents)
   python3 bench/run.py --quick      # 3 s per scenario, 100,000 seeded incidents
@@ -18,6 +19,7 @@ table: requests/s, alerts/s, p50/p99 latency, server CPU, RSS, and the ratios.
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -117,15 +119,22 @@ def load(url, body, seconds, connections=32, rate=None, headers=(), hmac=None, s
         args += ["--rate", str(rate)]
     if hmac:
         args += ["--hmac-secret", hmac]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     os.unlink(path)
-    return json.loads(out.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    # The load generator's own CPU: with the server's, how much of the machine the run used.
+    r["loader_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return r
 
 
 def measured(proc, fn):
     t0, c0, w0 = time.time(), proc.cpu_ticks(), proc.write_bytes()
     r = fn()
-    r["cpu_pct"] = (proc.cpu_ticks() - c0) / CLK / (time.time() - t0) * 100
+    elapsed = time.time() - t0
+    r["cpu_pct"] = (proc.cpu_ticks() - c0) / CLK / elapsed * 100
+    r["loader_cpu_pct"] = r.pop("loader_cpu_s") / elapsed * 100
     r["rss_mb"] = proc.rss_mb()
     r["written_bytes"] = proc.write_bytes() - w0  # what reached the block layer: WAL, checkpoints
     return r
@@ -185,8 +194,11 @@ def run_baseline(secs, durable=False):
     try:
         time.sleep(0.3)
         url = f"http://127.0.0.1:{port}/webhook"
-        return {"generic, distinct": measured(p, lambda: load(url, generic_body(), secs)),
-                "alertmanager 100/request": measured(p, lambda: load(url, am_webhook_body(100), secs))}
+        r = {"generic, distinct": measured(p, lambda: load(url, generic_body(), secs)),
+             "alertmanager 100/request": measured(p, lambda: load(url, am_webhook_body(100), secs))}
+        # Each batch is parsed whole (and, by the durable one, stored whole): 100 alerts.
+        r["alertmanager 100/request"]["alerts_per_request"] = 100
+        return r
     finally:
         p.stop()
         if d:
@@ -326,6 +338,11 @@ def run_alertmanager(secs):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def cpu_us(r):
+    """The server's CPU time per accepted alert, in µs."""
+    return r["cpu_pct"] / 100 / max(r["ok_rps"] * r.get("alerts_per_request", 1), 1e-9) * 1e6
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="3 s per scenario and 100,000 seeded incidents")
@@ -345,11 +362,12 @@ def main():
     def row(name, r):
         apr = r.get("alerts_per_request", 1)
         kb = r["written_bytes"] / 1024 / max(r["ok"] * apr, 1)
-        return f"| {name} | {r['ok_rps']:,.0f} | {r['ok_rps'] * apr:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {kb:.1f} | {r['requests'] - r['ok']} |"
+        return (f"| {name} | {r['ok_rps']:,.0f} | {r['ok_rps'] * apr:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_pct']:.0f}% "
+                f"| {cpu_us(r):.1f} | {r['loader_cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {kb:.1f} | {r['requests'] - r['ok']} |")
 
     print(f"\n## Results ({secs:g} s per scenario, 32 connections unless noted; {os.cpu_count()} cores shared with the load generator)\n")
-    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | RSS MB | KB written/alert | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | server CPU µs/alert | loader CPU | RSS MB | KB written/alert | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, v in base.items():
         print(row(f"baseline: {k}", v))
     for k, v in durable.items():
@@ -369,6 +387,12 @@ def main():
     if am:
         print(f"| alertgate / Alertmanager, 1 distinct alert per request (alerts/s) | {d['ok_rps'] / am['generic, distinct']['ok_rps']:.2f} |")
         print(f"| alertgate / Alertmanager, 100 alerts per request (alerts/s) | {ag['alertmanager 100/request']['ok_rps'] / am['alertmanager 100/request']['ok_rps']:.2f} |")
+        # What 2x Alertmanager would leave per alert, with the CPU alertgate got in its own run (the
+        # load generator takes the rest of the machine): the budget beside what alertgate spends.
+        for name, scen in (("1 distinct alert per request", "generic, distinct"), ("100 alerts per request", "alertmanager 100/request")):
+            r = ag[scen]
+            budget = r["cpu_pct"] / 100 / (2 * am[scen]["ok_rps"] * am[scen]["alerts_per_request"]) * 1e6
+            print(f"| server CPU µs/alert that 2× Alertmanager allows, {name} (alertgate spends {cpu_us(r):.1f}) | {budget:.1f} |")
     print(f"| p99 at half peak (ms) | {ag['generic, open loop at half peak']['p99_ms']:.2f} |")
     print("\n| fact | value |\n|---|---:|")
     for k, v in facts.items():
