@@ -89,8 +89,14 @@ pub struct CandidateQuery {
 /// candidates × conditions, so this keeps one decision cheap inside the writer's transaction.
 pub const MAX_CANDIDATES: usize = 200;
 
+/// Whether an alert of a webhook with these settings can join an existing incident at all: when
+/// not, nothing reads its document after it is stored.
+pub fn may_correlate(webhook: &CompiledCorrelation, workspace: &CompiledCorrelation) -> bool {
+    candidate_query(webhook, workspace, Timestamp::from_millis(0)).is_some()
+}
+
 /// Which candidates could matter under these settings; `None` when correlation can not apply
-/// (the store then skips the query).
+/// ([`may_correlate`]; the store then skips the query).
 pub fn candidate_query(
     webhook: &CompiledCorrelation,
     workspace: &CompiledCorrelation,

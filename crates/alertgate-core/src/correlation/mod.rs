@@ -141,8 +141,8 @@ pub use config::{
     DEFAULT_WINDOW_MINUTES,
 };
 pub use engine::{
-    candidate_query, correlate, Candidate, CandidateQuery, CorrelationMatch, Incoming, MatchedBy,
-    Scope, MAX_CANDIDATES,
+    candidate_query, correlate, may_correlate, Candidate, CandidateQuery, CorrelationMatch,
+    Incoming, MatchedBy, Scope, MAX_CANDIDATES,
 };
 pub use field::{MAX_FIELD_LEN, MAX_PATH_SEGMENTS, NORMALIZED_FIELDS};
 pub use operator::OPERATORS;
