@@ -88,6 +88,8 @@ impl<'a> Dedup<'a> {
 struct Arriving<'a> {
     alert: &'a NormalizedAlert,
     encoded: &'a EncodedAlert,
+    /// Its webhook's id as the tables hold it (formatted once per delivery).
+    webhook: &'a str,
     /// Of its webhook and dedup key (`alerts.identity`).
     identity: i64,
 }
@@ -105,6 +107,7 @@ fn ingest_one(
         let arriving = Arriving {
             alert,
             encoded,
+            webhook: &webhook,
             identity: identity(&webhook, &alert.dedup_key),
         };
         outcomes.push(triage_alert(tx, ob, dedup, item, &arriving, now)?);
@@ -119,7 +122,7 @@ fn ingest_one(
     )?
     .execute(params![
         d.id.to_string(),
-        item.webhook.id.to_string(),
+        webhook,
         item.webhook.workspace_id.to_string(),
         d.received_at.as_millis(),
         d.source_addr,
@@ -151,7 +154,7 @@ fn triage_alert(
     now: Timestamp,
 ) -> Result<AlertOutcome> {
     let alert = arriving.alert;
-    let (existing, existing_row) = match find_open_alert(tx, dedup, item, arriving)? {
+    let (existing, existing_row) = match find_open_alert(tx, dedup, arriving)? {
         Some((open, rowid)) => (Some(open), Some(rowid)),
         None => (None, None),
     };
@@ -183,7 +186,7 @@ fn triage_alert(
             .execute(params![
                 incident_id.to_string(),
                 item.webhook.workspace_id.to_string(),
-                item.webhook.id.to_string(),
+                arriving.webhook,
                 item.webhook.platform,
                 alert.title,
                 alert.description,
@@ -421,7 +424,7 @@ fn insert_alert(
     .execute(params![
         alert_id.to_string(),
         incident_id.to_string(),
-        item.webhook.id.to_string(),
+        arriving.webhook,
         alert.dedup_key,
         alert.status.as_str(),
         alert.title,
@@ -445,7 +448,6 @@ fn insert_alert(
 fn find_open_alert(
     tx: &Transaction<'_>,
     dedup: &mut Dedup<'_>,
-    item: &IngestItem,
     arriving: &Arriving<'_>,
 ) -> Result<Option<(OpenAlert, i64)>> {
     let candidates = dedup.open.candidates(&dedup.changes, arriving.identity);
@@ -460,21 +462,23 @@ fn find_open_alert(
          FROM alerts a JOIN incidents i ON i.id = a.incident_id
          WHERE a.rowid = ?1",
     )?;
-    let webhook = item.webhook.id.to_string();
     for rowid in candidates {
         let row = stmt
-            .query_row(params![rowid, webhook, arriving.alert.dedup_key], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, bool>(6)?,
-                    r.get::<_, bool>(7)?,
-                ))
-            })
+            .query_row(
+                params![rowid, arriving.webhook, arriving.alert.dedup_key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, bool>(6)?,
+                        r.get::<_, bool>(7)?,
+                    ))
+                },
+            )
             .optional()?;
         let (id, inc, status, first, last, count, incident_open) = match row {
             Some((id, inc, status, first, last, count, true, incident_open)) => {

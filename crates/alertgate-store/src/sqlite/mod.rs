@@ -551,8 +551,9 @@ impl Store for SqliteStore {
                 Ok((results, items))
             })
             .await?;
-        // Freeing a batch's documents (a hundred parsed payloads per Alertmanager request) is
-        // work the next batch need not wait for: not on the writer's path.
+        // Freeing a batch (its bodies, encoded columns, and the documents correlation kept; the
+        // others went in `IngestItem::new`) is work the next batch need not wait for: not on the
+        // writer's path.
         tokio::spawn(async move { drop(items) });
         Ok((results, durable))
     }
