@@ -386,7 +386,7 @@ mod tests {
             source_addr: None,
             method: "POST".into(),
             headers: Vec::new(),
-            body: r#"{"title":"disk full","labels":{"cluster":"eu-1"}}"#.into(),
+            body: payload().to_string(),
             error: None,
             extracted: Some(json!({"title": "disk full"})),
             warnings: Vec::new(),
@@ -402,9 +402,13 @@ mod tests {
             dedup_key: "k".into(),
             dedup_key_custom: false,
             source_url: None,
-            payload: json!({"title": "disk full", "labels": {"cluster": "eu-1"}}),
+            payload: payload(),
         };
         IngestItem::new(ctx, delivery, vec![alert]).unwrap()
+    }
+
+    fn payload() -> Value {
+        json!({"title": "disk full", "labels": {"cluster": "eu-1"}})
     }
 
     fn settings(v: serde_json::Value) -> CorrelationSettings {
@@ -417,7 +421,6 @@ mod tests {
     #[test]
     fn an_items_documents_are_kept_only_where_correlation_reads_them() {
         let off = CorrelationSettings::default;
-        let payload = json!({"title": "disk full", "labels": {"cluster": "eu-1"}});
         let cases = [
             (off(), off(), false),
             (settings(json!({"enable_correlation": true})), off(), true),
@@ -436,14 +439,14 @@ mod tests {
             let (alert, encoded) = item.encoded_alerts().next().unwrap();
             assert_eq!(
                 serde_json::from_str::<Value>(&encoded.payload).unwrap(),
-                payload
+                payload()
             );
             assert_eq!(
                 item.encoded.extracted.as_deref(),
                 Some(r#"{"title":"disk full"}"#)
             );
             assert_eq!(item.delivery.extracted, None);
-            let expected = if kept { payload.clone() } else { Value::Null };
+            let expected = if kept { payload() } else { Value::Null };
             assert_eq!(alert.payload, expected, "kept: {kept}");
         }
     }
