@@ -9,8 +9,8 @@ Builds (release) and starts, one after another on this machine:
   - Prometheus Alertmanager (Debian's prometheus-alertmanager), when installed, fed the equivalent
     alerts on /api/v2/alerts,
 drives each with the same load generator (`alertgate-bench load`) and the same bodies, and prints one
-table: requests/s, alerts/s, p50/p99 latency, server CPU (in all and per alert), the load generator's
-CPU, RSS, and the ratios.
+table: requests/s, alerts/s, p50/p99 latency, server CPU (in all and per alert), how busy alertgate's
+single writer was (from its /metrics), the load generator's CPU, RSS, and the ratios.
 
   python3 bench/run.py              # full run (10 s per scenario, 1,000,000 seeded incidents)
   python3 bench/run.py --quick      # 3 s per scenario, 100,000 seeded incidents
@@ -129,10 +129,24 @@ def load(url, body, seconds, connections=32, rate=None, headers=(), hmac=None, s
     return r
 
 
-def measured(proc, fn):
+def writer_seconds(base):
+    """alertgate's writer: seconds spent in transactions so far (`/metrics`)."""
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("alertgate_writer_transaction_seconds_sum "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def measured(proc, fn, base=None):
+    """Run the load `fn` against `proc`; `base`: alertgate's address, to read its writer's busy time."""
     t0, c0, w0 = time.time(), proc.cpu_ticks(), proc.write_bytes()
+    b0 = writer_seconds(base) if base else None
     r = fn()
     elapsed = time.time() - t0
+    if base:
+        # Near 100%, the single writer is what bounds the scenario.
+        r["writer_busy_pct"] = (writer_seconds(base) - b0) / elapsed * 100
     r["cpu_pct"] = (proc.cpu_ticks() - c0) / CLK / elapsed * 100
     r["loader_cpu_pct"] = r.pop("loader_cpu_s") / elapsed * 100
     r["rss_mb"] = proc.rss_mb()
@@ -223,15 +237,15 @@ def alertgate_scenarios(base, p, secs, offset, label=""):
     r = {}
     gen = webhook(base, name="generic")
     auth = ["Authorization: Bearer " + gen["secret"]]
-    r["generic, distinct" + label] = measured(p, lambda: load(gen["intake_url"], generic_body(), secs, headers=auth, start=offset))
-    r["generic, repeats (dedup)" + label] = measured(p, lambda: load(gen["intake_url"], generic_body(False), secs, headers=auth))
+    r["generic, distinct" + label] = measured(p, base=base, fn=lambda: load(gen["intake_url"], generic_body(), secs, headers=auth, start=offset))
+    r["generic, repeats (dedup)" + label] = measured(p, base=base, fn=lambda: load(gen["intake_url"], generic_body(False), secs, headers=auth))
     am = webhook(base, name="am", platform="prometheus")
-    r["alertmanager 100/request" + label] = measured(p, lambda: load(am["intake_url"], am_webhook_body(100), secs, connections=8,
+    r["alertmanager 100/request" + label] = measured(p, base=base, fn=lambda: load(am["intake_url"], am_webhook_body(100), secs, connections=8,
                                                                      headers=["Authorization: Bearer " + am["secret"]], start=offset))
     pd = webhook(base, name="pd", platform="pagerduty", secret="bench-pagerduty-secret")
-    r["pagerduty, HMAC-signed" + label] = measured(p, lambda: load(pd["intake_url"], pagerduty_body(), secs, hmac="bench-pagerduty-secret", start=offset))
+    r["pagerduty, HMAC-signed" + label] = measured(p, base=base, fn=lambda: load(pd["intake_url"], pagerduty_body(), secs, hmac="bench-pagerduty-secret", start=offset))
     corr = webhook(base, name="corr", enable_correlation=True, correlation_window_minutes=60)
-    r["correlated burst" + label] = measured(p, lambda: load(corr["intake_url"], generic_body(), secs,
+    r["correlated burst" + label] = measured(p, base=base, fn=lambda: load(corr["intake_url"], generic_body(), secs,
                                                              headers=["Authorization: Bearer " + corr["secret"]], start=offset))
     for v in r.values():
         v["alerts_per_request"] = 1
@@ -278,7 +292,7 @@ def run_alertgate(secs, seed_n):
         # Latency at half the measured peak, open loop.
         peak = results["generic, distinct"]["ok_rps"]
         gen = webhook(base, name="open-loop")
-        results["generic, open loop at half peak"] = measured(p, lambda: load(
+        results["generic, open loop at half peak"] = measured(p, base=base, fn=lambda: load(
             gen["intake_url"], generic_body(), secs, rate=max(peak / 2, 1), headers=["Authorization: Bearer " + gen["secret"]],
             start=50_000_000))
         results["generic, open loop at half peak"]["alerts_per_request"] = 1
@@ -362,12 +376,13 @@ def main():
     def row(name, r):
         apr = r.get("alerts_per_request", 1)
         kb = r["written_bytes"] / 1024 / max(r["ok"] * apr, 1)
+        busy = f"{r['writer_busy_pct']:.0f}%" if "writer_busy_pct" in r else "–"
         return (f"| {name} | {r['ok_rps']:,.0f} | {r['ok_rps'] * apr:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_pct']:.0f}% "
-                f"| {cpu_us(r):.1f} | {r['loader_cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {kb:.1f} | {r['requests'] - r['ok']} |")
+                f"| {cpu_us(r):.1f} | {busy} | {r['loader_cpu_pct']:.0f}% | {r['rss_mb']:.0f} | {kb:.1f} | {r['requests'] - r['ok']} |")
 
     print(f"\n## Results ({secs:g} s per scenario, 32 connections unless noted; {os.cpu_count()} cores shared with the load generator)\n")
-    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | server CPU µs/alert | loader CPU | RSS MB | KB written/alert | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server / scenario | 2xx req/s | alerts/s | p50 ms | p99 ms | server CPU | server CPU µs/alert | writer busy | loader CPU | RSS MB | KB written/alert | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, v in base.items():
         print(row(f"baseline: {k}", v))
     for k, v in durable.items():

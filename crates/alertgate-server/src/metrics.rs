@@ -139,6 +139,14 @@ impl Metrics {
         });
     }
 
+    /// How long one writer transaction held the node's single writer, from handing the batch to
+    /// the store until its commit returned (not its flush, which overlaps the next batch). The
+    /// `_sum`'s rate is the share of time the writer was busy: near 1 (one second per second), the
+    /// writer is what bounds intake, and more cores for requests will not raise it.
+    pub fn writer_transaction(&self, took: Duration) {
+        self.with(|| histogram!("alertgate_writer_transaction_seconds").record(took.as_secs_f64()));
+    }
+
     /// Rows retention deleted: `kind` is `deliveries` or `resolved_incidents`.
     pub fn retention_deleted(&self, kind: &'static str, rows: u64) {
         self.with(|| counter!("alertgate_retention_deleted_total", "kind" => kind).increment(rows));

@@ -107,7 +107,10 @@ async fn run(
         }
         let (items, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
         let n = items.len();
-        match store.ingest_committed(items, clock.now()).await {
+        let started = std::time::Instant::now();
+        let committed_batch = store.ingest_committed(items, clock.now()).await;
+        metrics.writer_transaction(started.elapsed());
+        match committed_batch {
             Ok((results, durable)) => {
                 let (metrics, committed) = (metrics.clone(), committed.clone());
                 flushing.spawn(async move {

@@ -132,6 +132,16 @@ async fn metrics_add_up_to_what_was_sent_and_carry_no_tokens_or_titles() {
         8.0,
         "{text}"
     );
+    // One transaction per batch, each timed.
+    assert_eq!(
+        sample(&text, "alertgate_writer_transaction_seconds_count"),
+        sample(&text, "alertgate_writer_batch_size_count"),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "alertgate_writer_transaction_seconds_sum") > 0.0,
+        "{text}"
+    );
     assert!(text.contains("alertgate_writer_queue_depth 0"), "{text}");
     assert!(
         text.contains("alertgate_outbox_messages{state=\"pending\"}"),
