@@ -464,6 +464,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
                     source_url: None,
                     payload: body.clone(),
                 }],
+                store.column_form(),
             )
         };
         // Each incident opened, then (with --resolved) resolved by its source.

@@ -164,6 +164,7 @@ pub async fn run(
             latency_us: 0,
         },
         alerts.clone(),
+        app.store.column_form(),
     )
     .map_err(|e| ApiError::internal(format!("the test delivery could not be encoded: {e}")))?;
     let (result, triage_unavailable) = if create_incident {

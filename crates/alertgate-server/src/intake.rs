@@ -371,7 +371,8 @@ impl Record<'_> {
     async fn item(mut self, alerts: Vec<NormalizedAlert>) -> Result<IngestItem, WriteError> {
         let webhook = webhook_context(self.app, self.webhook, !alerts.is_empty()).await;
         self.delivery.latency_us = self.started.elapsed().as_micros() as i64;
-        Ok(IngestItem::new(webhook, self.delivery, alerts)?)
+        let form = self.app.store.column_form();
+        Ok(IngestItem::new(webhook, self.delivery, alerts, form)?)
     }
 
     /// Hand the delivery and its alerts to the writer and wait for the commit.

@@ -74,6 +74,11 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The form to make [`IngestItem`]s in for this store (see [`ColumnForm`]).
+    fn column_form(&self) -> ColumnForm {
+        ColumnForm::Text
+    }
+
     // -- settings (server-wide key/value) --
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Store `value` unless the key already has one; returns the value in force.

@@ -1,5 +1,6 @@
 //! What the store takes in and gives back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -62,19 +63,22 @@ pub struct IngestItem {
     pub(crate) delivery: NewDelivery,
     pub(crate) alerts: Vec<NormalizedAlert>,
     /// Derived from `delivery` and `alerts` by [`IngestItem::new`], so those are not changed after
-    /// (except for the parsed documents it drops once they are encoded).
+    /// (except for the parsed documents it drops once they are encoded, and the body it moves
+    /// here).
     pub(crate) encoded: Encoded,
 }
 
 /// The item's JSON columns as text, serialized by whoever makes the item (a request's task, in
 /// parallel with the others) instead of by the node's single writer, whose thread every
 /// delivery waits on: serializing alert payloads was a sixth of the writer's time with
-/// 100-alert batches.
+/// 100-alert batches. The large ones are in the form their engine stores them ([`ColumnForm`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Encoded {
     pub headers: String,
     pub error: Option<String>,
-    pub extracted: Option<String>,
+    /// The request body (moved out of the delivery).
+    pub body: Column,
+    pub extracted: Option<Column>,
     pub warnings: String,
     /// One per alert, in order.
     pub alerts: Vec<EncodedAlert>,
@@ -82,8 +86,47 @@ pub(crate) struct Encoded {
 
 #[derive(Debug, Clone)]
 pub(crate) struct EncodedAlert {
-    pub payload: String,
+    pub payload: Column,
     pub services: String,
+}
+
+/// The form in which an engine stores the large text columns (request bodies, what the mapping
+/// extracted, alert payloads), so that whoever makes an [`IngestItem`] puts them in that form
+/// instead of the node's single writer: packing them there was a seventh of the SQLite writer's
+/// time with 100-alert batches. [`crate::Store::column_form`] says which; an item made in another
+/// form is stored all the same (the writer converts it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColumnForm {
+    /// The text itself (PostgreSQL, which compresses large values on its own).
+    #[default]
+    Text,
+    /// SQLite's: LZ4-compressed where that pays, else the text (`sqlite::packed`).
+    Packed,
+}
+
+/// One large text column of an item, in the [`ColumnForm`] it was made for.
+#[derive(Debug, Clone)]
+pub(crate) enum Column {
+    Text(String),
+    /// As `sqlite::packed::pack` stores it.
+    Packed(rusqlite::types::Value),
+}
+
+impl Column {
+    fn new(text: String, form: ColumnForm) -> Self {
+        match form {
+            ColumnForm::Text => Column::Text(text),
+            ColumnForm::Packed => Column::Packed(crate::sqlite::packed::pack_owned(text)),
+        }
+    }
+
+    /// The text (unpacked, when it was packed).
+    pub(crate) fn text(&self) -> crate::Result<Cow<'_, str>> {
+        match self {
+            Column::Text(t) => Ok(Cow::Borrowed(t)),
+            Column::Packed(v) => crate::sqlite::packed::unpack(v.into()).map(Cow::Owned),
+        }
+    }
 }
 
 impl IngestItem {
@@ -91,26 +134,30 @@ impl IngestItem {
     /// here, by the request's task while they are still in its cache, rather than after the
     /// commit (that was a tenth of the server's CPU with 100-alert batches): the mapping's
     /// extraction, and the alerts' payloads unless correlation may compare them with other
-    /// alerts (they are stored as encoded text either way).
+    /// alerts (they are stored as encoded text either way). `form`: the store's
+    /// ([`crate::Store::column_form`]).
     pub fn new(
         webhook: WebhookContext,
         mut delivery: NewDelivery,
         mut alerts: Vec<NormalizedAlert>,
+        form: ColumnForm,
     ) -> crate::Result<Self> {
+        let large = |text| Column::new(text, form);
         let encoded = Encoded {
             headers: json_text(&delivery.headers)?,
             error: delivery.error.as_ref().map(json_text).transpose()?,
+            body: large(std::mem::take(&mut delivery.body)),
             extracted: delivery
                 .extracted
                 .take()
-                .map(|e| json_text(&e))
+                .map(|e| json_text(&e).map(large))
                 .transpose()?,
             warnings: json_text(&delivery.warnings)?,
             alerts: alerts
                 .iter()
                 .map(|a| {
                     Ok(EncodedAlert {
-                        payload: json_text(&a.payload)?,
+                        payload: large(json_text(&a.payload)?),
                         services: json_text(&a.services)?,
                     })
                 })
@@ -404,7 +451,7 @@ mod tests {
             source_url: None,
             payload: payload(),
         };
-        IngestItem::new(ctx, delivery, vec![alert]).unwrap()
+        IngestItem::new(ctx, delivery, vec![alert], ColumnForm::Text).unwrap()
     }
 
     fn payload() -> Value {
@@ -438,16 +485,45 @@ mod tests {
             let item = item(webhook, workspace);
             let (alert, encoded) = item.encoded_alerts().next().unwrap();
             assert_eq!(
-                serde_json::from_str::<Value>(&encoded.payload).unwrap(),
+                serde_json::from_str::<Value>(&encoded.payload.text().unwrap()).unwrap(),
                 payload()
             );
-            assert_eq!(
-                item.encoded.extracted.as_deref(),
-                Some(r#"{"title":"disk full"}"#)
-            );
+            let extracted = item.encoded.extracted.as_ref().map(|e| e.text().unwrap());
+            assert_eq!(extracted.as_deref(), Some(r#"{"title":"disk full"}"#));
             assert_eq!(item.delivery.extracted, None);
             let expected = if kept { payload() } else { Value::Null };
             assert_eq!(alert.payload, expected, "kept: {kept}");
         }
+    }
+
+    /// Made for SQLite, the large columns leave the request's task packed (a long one
+    /// compressed), and read back as the same text.
+    #[test]
+    fn an_item_made_for_sqlite_carries_its_large_columns_packed() {
+        use rusqlite::types::Value as Sql;
+        let long = "disk full on every node of the pool; ".repeat(20);
+        let column = Column::new(long.clone(), ColumnForm::Packed);
+        assert!(
+            matches!(&column, Column::Packed(Sql::Blob(_))),
+            "{column:?}"
+        );
+        assert_eq!(column.text().unwrap(), long);
+        let short = Column::new("{}".into(), ColumnForm::Packed);
+        assert!(matches!(&short, Column::Packed(Sql::Text(t)) if t == "{}"));
+        assert!(
+            matches!(Column::new(long.clone(), ColumnForm::Text), Column::Text(t) if t == long)
+        );
+
+        let mut item = item(
+            CorrelationSettings::default(),
+            CorrelationSettings::default(),
+        );
+        item.delivery.body = long.clone();
+        let item =
+            IngestItem::new(item.webhook, item.delivery, item.alerts, ColumnForm::Packed).unwrap();
+        assert!(matches!(item.encoded.body, Column::Packed(Sql::Blob(_))));
+        assert_eq!(item.encoded.body.text().unwrap(), long);
+        assert!(item.delivery.body.is_empty(), "moved, not copied");
+        assert!(matches!(item.encoded.alerts[0].payload, Column::Packed(_)));
     }
 }

@@ -13,7 +13,7 @@ use alertgate_core::webhook::DedupWindow;
 use alertgate_core::{AlertStatus, NormalizedAlert, Severity, Timestamp};
 use alertgate_store::crypto::SecretCipher;
 use alertgate_store::sqlite::{CheckpointSettings, Checkpoints, SqliteOptions, SqliteStore};
-use alertgate_store::{IngestItem, NewDelivery, Store, WebhookContext};
+use alertgate_store::{ColumnForm, IngestItem, NewDelivery, Store, WebhookContext};
 
 fn item(ctx: &WebhookContext, now: Timestamp, n: u64) -> IngestItem {
     IngestItem::new(
@@ -42,6 +42,7 @@ fn item(ctx: &WebhookContext, now: Timestamp, n: u64) -> IngestItem {
             source_url: None,
             payload: json!({"n": n}),
         }],
+        ColumnForm::Packed,
     )
     .unwrap()
 }

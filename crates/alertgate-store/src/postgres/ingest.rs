@@ -119,6 +119,10 @@ async fn ingest_one(
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
     let (d, e) = (&item.delivery, &item.encoded);
+    let (body, extracted) = (
+        e.body.text()?,
+        e.extracted.as_ref().map(Column::text).transpose()?,
+    );
     let stmt = tx
         .prepare_cached(
             "INSERT INTO deliveries (id, webhook_id, workspace_id, received_at, source_addr, method,
@@ -137,12 +141,12 @@ async fn ingest_one(
             &opt_text(&d.source_addr),
             &text(&d.method),
             &e.headers,
-            &text(&d.body),
+            &text(&body),
             &i32::from(status_code),
             &outcome,
             &(200..300).contains(&status_code),
             &e.error,
-            &e.extracted,
+            &extracted,
             &e.warnings,
             &json_text(&outcomes)?,
             &d.latency_us,
@@ -473,7 +477,7 @@ async fn insert_alert(
             &now.as_millis(),
             &json_text(decision)?,
             &item.delivery.id.to_string(),
-            &encoded.payload,
+            &encoded.payload.text()?,
         ],
     )
     .await?;

@@ -20,7 +20,7 @@ use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 use super::corrupt;
 use super::open_alerts::{identity, Changes, OpenAlerts};
 use super::outbox::write as write_outbox;
-use super::packed::{pack, pack_opt, unpack_opt};
+use super::packed::{column, pack, unpack_opt};
 use crate::lifecycle::{self, outcome};
 use crate::model::*;
 use crate::outbox::Outbox;
@@ -128,12 +128,12 @@ fn ingest_one(
         d.source_addr,
         d.method,
         e.headers,
-        pack(&d.body),
+        column(&e.body),
         status_code,
         outcome,
         (200..300).contains(&status_code),
         e.error,
-        pack_opt(e.extracted.as_deref()),
+        e.extracted.as_ref().map(column),
         e.warnings,
         pack(&json_text(&outcomes)?),
         d.latency_us,
@@ -436,7 +436,7 @@ fn insert_alert(
         now.as_millis(),
         json_text(decision)?,
         item.delivery.id.to_string(),
-        pack(&encoded.payload),
+        column(&encoded.payload),
         arriving.identity,
     ])?;
     Ok(tx.last_insert_rowid())

@@ -15,7 +15,7 @@ mod ingest;
 mod migrate;
 mod open_alerts;
 mod outbox;
-mod packed;
+pub(crate) mod packed;
 mod read;
 mod retention;
 
@@ -320,6 +320,10 @@ fn commit<T>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn column_form(&self) -> crate::ColumnForm {
+        crate::ColumnForm::Packed
+    }
+
     fn pool_state(&self) -> Option<crate::PoolState> {
         let s = self.pool.state();
         Some(crate::PoolState {

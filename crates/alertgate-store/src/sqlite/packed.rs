@@ -7,9 +7,12 @@
 //! Every byte a commit writes is written twice (WAL, then checkpoint) and waited for, so the
 //! intake path is bounded by bytes per alert; JSON payloads shrink two- to four-fold.
 
+use std::borrow::Cow;
+
 use rusqlite::types::{Value, ValueRef};
 
 use super::corrupt;
+use crate::model::Column;
 use crate::Result;
 
 /// Shorter values are not worth a compression attempt.
@@ -19,20 +22,32 @@ pub(crate) const MIN_PACKED: usize = 256;
 /// alerts and pretty payloads stay far below); a larger length prefix means a damaged row.
 const MAX_UNPACKED: usize = 16 << 20;
 
-/// `text` as it is to be stored.
-pub(crate) fn pack(text: &str) -> Value {
-    if text.len() >= MIN_PACKED {
-        let packed = lz4_flex::compress_prepend_size(text.as_bytes());
-        if packed.len() <= text.len() - text.len() / 8 {
-            return Value::Blob(packed);
-        }
+/// `text` compressed, when that pays.
+fn compressed(text: &str) -> Option<Vec<u8>> {
+    if text.len() < MIN_PACKED {
+        return None;
     }
-    Value::Text(text.to_owned())
+    let packed = lz4_flex::compress_prepend_size(text.as_bytes());
+    (packed.len() <= text.len() - text.len() / 8).then_some(packed)
 }
 
-/// [`pack`] for a column that may be NULL.
-pub(crate) fn pack_opt(text: Option<&str>) -> Value {
-    text.map_or(Value::Null, pack)
+/// `text` as it is to be stored.
+pub(crate) fn pack(text: &str) -> Value {
+    compressed(text).map_or_else(|| Value::Text(text.to_owned()), Value::Blob)
+}
+
+/// [`pack`], keeping the text itself (no copy) when it is stored as text.
+pub(crate) fn pack_owned(text: String) -> Value {
+    compressed(&text).map_or(Value::Text(text), Value::Blob)
+}
+
+/// An item's column as it is to be stored: already packed by whoever made the item (a request's
+/// task, see [`crate::ColumnForm`]), or packed now.
+pub(crate) fn column(c: &Column) -> Cow<'_, Value> {
+    match c {
+        Column::Packed(v) => Cow::Borrowed(v),
+        Column::Text(t) => Cow::Owned(pack(t)),
+    }
 }
 
 /// A stored value as text again.
