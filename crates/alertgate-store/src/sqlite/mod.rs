@@ -246,9 +246,20 @@ impl SqliteStore {
     {
         let (writer, flush) = (self.writer.clone(), self.flush.clone());
         let fl = flush.clone();
-        let (value, seq) = tokio::task::spawn_blocking(move || commit(&writer, &fl, f))
-            .await
-            .map_err(|e| StoreError::Other(format!("store task failed: {e}")))??;
+        // The node's writer calls this for every batch and waits for it: on a multi-threaded
+        // runtime the transaction runs right here (the runtime moves this worker's other tasks
+        // to another thread) instead of being handed to a blocking thread and back, two thread
+        // wake-ups on the path every batch takes. A current-thread runtime cannot lend its only
+        // thread, so there the transaction goes to a blocking thread.
+        let (value, seq) = if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(move || commit(&writer, &fl, f))?
+        } else {
+            tokio::task::spawn_blocking(move || commit(&writer, &fl, f))
+                .await
+                .map_err(|e| StoreError::Other(format!("store task failed: {e}")))??
+        };
         let durable = async move {
             tokio::task::spawn_blocking(move || flush.wait_durable(seq))
                 .await
