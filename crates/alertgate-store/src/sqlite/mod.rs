@@ -250,11 +250,17 @@ impl SqliteStore {
         // runtime the transaction runs right here (the runtime moves this worker's other tasks
         // to another thread) instead of being handed to a blocking thread and back, two thread
         // wake-ups on the path every batch takes. A current-thread runtime cannot lend its only
-        // thread, so there the transaction goes to a blocking thread.
+        // thread, so there the transaction goes to a blocking thread. Either way a panic in it
+        // fails this batch, not the caller's task.
         let (value, seq) = if tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
         {
-            tokio::task::block_in_place(move || commit(&writer, &fl, f))?
+            tokio::task::block_in_place(move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(&writer, &fl, f)))
+            })
+            .map_err(|_| {
+                StoreError::Other("store task failed: the transaction panicked".into())
+            })??
         } else {
             tokio::task::spawn_blocking(move || commit(&writer, &fl, f))
                 .await
@@ -728,5 +734,44 @@ impl Store for SqliteStore {
 
     async fn outbox_stats(&self, now: Timestamp) -> Result<OutboxStats> {
         self.read(move |c| outbox::stats(c, now)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's transaction runs in place on a multi-threaded runtime and on a blocking thread
+    /// on a current-thread one; in both, a panic inside it fails that batch with an error (the
+    /// writer answers its requests and goes on) instead of unwinding through the caller's task.
+    #[test]
+    fn a_panicking_transaction_fails_its_batch_not_the_caller() {
+        for multi in [true, false] {
+            let runtime = if multi {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_current_thread().build()
+            }
+            .expect("runtime");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = SqliteStore::open(&dir.path().join("a.db"), SecretCipher::new(&[7; 32]))
+                .expect("store");
+            let outcome = runtime.block_on(async {
+                tokio::spawn(async move {
+                    let failed = store
+                        .write_committed(|_| -> Result<()> { panic!("a bug in a transaction") })
+                        .await;
+                    failed.err().map(|e| e.to_string())
+                })
+                .await
+            });
+            let error = outcome.expect("the caller's task did not panic");
+            assert!(
+                error.is_some_and(|e| e.contains("store task failed")),
+                "multi-threaded: {multi}"
+            );
+        }
     }
 }
