@@ -4,7 +4,8 @@
 Builds (release) and starts, one after another on this machine:
   - the bare baseline (crates/alertgate-bench `baseline`: read + parse JSON, answer 200),
   - the durable baseline (the same, plus one row per body in an index-free SQLite table,
-    group-committed with synchronous=FULL before answering: this machine's ceiling for durable intake),
+    group-committed with synchronous=FULL before answering: this machine's ceiling for durable intake;
+    run after alertgate, to measure its latency at alertgate's half-peak rate too),
   - alertgate on its embedded database, durability on (SQLite WAL, synchronous=FULL), rate limit off,
   - Prometheus Alertmanager (Debian's prometheus-alertmanager), when installed, fed the equivalent
     alerts on /api/v2/alerts,
@@ -198,7 +199,8 @@ def pagerduty_body():
 
 # ---- runs ---------------------------------------------------------------------------------
 
-def run_baseline(secs, durable=False):
+def run_baseline(secs, durable=False, open_rate=None):
+    """The bare (or durable) baseline's scenarios; with `open_rate`, also an open loop at that rate."""
     port = free_port()
     args = [os.path.join(BIN, "alertgate-bench"), "baseline", "--listen", f"127.0.0.1:{port}"]
     d = tempfile.mkdtemp(prefix="durable-baseline-") if durable else None
@@ -212,6 +214,10 @@ def run_baseline(secs, durable=False):
              "alertmanager 100/request": measured(p, lambda: load(url, am_webhook_body(100), secs))}
         # Each batch is parsed whole (and, by the durable one, stored whole): 100 alerts.
         r["alertmanager 100/request"]["alerts_per_request"] = 100
+        if open_rate:
+            # The same offered rate as alertgate's half-peak run: what latency this machine's disk
+            # allows at that rate, measured minutes apart in the same run.
+            r["generic, open loop at alertgate's half peak"] = measured(p, lambda: load(url, generic_body(), secs, rate=open_rate))
         return r
     finally:
         p.stop()
@@ -369,8 +375,8 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "alertgate", "-p", "alertgate-bench"], cwd=ROOT, check=True)
 
     base = run_baseline(secs)
-    durable = run_baseline(secs, durable=True)
     ag, facts = run_alertgate(secs, seed_n)
+    durable = run_baseline(secs, durable=True, open_rate=ag["generic, open loop at half peak"]["ok_rps"])
     am = run_alertmanager(secs)
 
     def row(name, r):
@@ -409,6 +415,8 @@ def main():
             budget = r["cpu_pct"] / 100 / (2 * am[scen]["ok_rps"] * am[scen]["alerts_per_request"]) * 1e6
             print(f"| server CPU µs/alert that 2× Alertmanager allows, {name} (alertgate spends {cpu_us(r):.1f}) | {budget:.1f} |")
     print(f"| p99 at half peak (ms) | {ag['generic, open loop at half peak']['p99_ms']:.2f} |")
+    same_rate = durable["generic, open loop at alertgate's half peak"]
+    print(f"| durable baseline's p99 at the same offered rate (ms) | {same_rate['p99_ms']:.2f} |")
     print("\n| fact | value |\n|---|---:|")
     for k, v in facts.items():
         print(f"| {k} | {v} |")
