@@ -20,7 +20,7 @@ use alertgate_core::{AlertStatus, IncidentStatus, Severity, Timestamp};
 use super::corrupt;
 use super::open_alerts::{identity, Changes, OpenAlerts};
 use super::outbox::write as write_outbox;
-use super::packed::{column, pack, unpack_opt};
+use super::packed::{column, pack_owned, unpack_opt};
 use crate::lifecycle::{self, outcome};
 use crate::model::*;
 use crate::outbox::Outbox;
@@ -135,7 +135,7 @@ fn ingest_one(
         e.error,
         e.extracted.as_ref().map(column),
         e.warnings,
-        pack(&json_text(&outcomes)?),
+        pack_owned(json_text(&outcomes)?),
         d.latency_us,
     ])?;
     Ok(IngestResult {

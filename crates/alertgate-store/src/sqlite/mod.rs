@@ -6,7 +6,9 @@
 //! The pool's connections commit with `synchronous = FULL`; the writer's commit with `NORMAL`
 //! and then wait for a group flush of the WAL that does not hold the connection (see [`flush`]),
 //! so the next batch is written while the previous one reaches the disk.
-//! rusqlite is synchronous, so every call runs on the blocking thread pool.
+//! rusqlite is synchronous, so every call runs on the blocking thread pool, except the intake
+//! writer's batch transaction, which runs in place on a multi-threaded runtime (see
+//! `write_committed`).
 
 mod access;
 mod checkpoint;

@@ -32,7 +32,7 @@ fn compressed(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `text` as it is to be stored.
-pub(crate) fn pack(text: &str) -> Value {
+fn pack(text: &str) -> Value {
     compressed(text).map_or_else(|| Value::Text(text.to_owned()), Value::Blob)
 }
 
