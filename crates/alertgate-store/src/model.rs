@@ -88,6 +88,9 @@ pub(crate) struct Encoded {
 pub(crate) struct EncodedAlert {
     pub payload: Column,
     pub services: String,
+    /// For SQLite ([`ColumnForm::Packed`]): the alert's identity hash (`alerts.identity`, a
+    /// SHA-256 of its webhook and dedup key), hashed here rather than by the writer.
+    pub identity: Option<i64>,
 }
 
 /// The form in which an engine stores the large text columns (request bodies, what the mapping
@@ -143,6 +146,7 @@ impl IngestItem {
         form: ColumnForm,
     ) -> crate::Result<Self> {
         let large = |text| Column::new(text, form);
+        let webhook_id = (form == ColumnForm::Packed).then(|| webhook.id.to_string());
         let encoded = Encoded {
             headers: json_text(&delivery.headers)?,
             error: delivery.error.as_ref().map(json_text).transpose()?,
@@ -159,6 +163,9 @@ impl IngestItem {
                     Ok(EncodedAlert {
                         payload: large(json_text(&a.payload)?),
                         services: json_text(&a.services)?,
+                        identity: webhook_id
+                            .as_deref()
+                            .map(|w| crate::sqlite::open_alerts::identity(w, &a.dedup_key)),
                     })
                 })
                 .collect::<crate::Result<_>>()?,
@@ -525,5 +532,25 @@ mod tests {
         assert_eq!(item.encoded.body.text().unwrap(), long);
         assert!(item.delivery.body.is_empty(), "moved, not copied");
         assert!(matches!(item.encoded.alerts[0].payload, Column::Packed(_)));
+        // …and with each alert's identity hash, as the writer would compute it.
+        let webhook = item.webhook.id.to_string();
+        assert_eq!(
+            item.encoded.alerts[0].identity,
+            Some(crate::sqlite::open_alerts::identity(
+                &webhook,
+                &item.alerts[0].dedup_key
+            ))
+        );
+        let text = IngestItem::new(
+            item.webhook.clone(),
+            item.delivery.clone(),
+            item.alerts.clone(),
+            ColumnForm::Text,
+        )
+        .unwrap();
+        assert_eq!(
+            text.encoded.alerts[0].identity, None,
+            "PostgreSQL has no use for it"
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! - back to open only when a source says an acknowledged alert fires again (unacknowledge,
 //!   reopen) — a mere repeat of a firing alert does not undo a person's acknowledgement.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 
 use alertgate_core::alert::{AlertOutcome, Decision, NormalizedAlert};
 use alertgate_core::correlation::{self, Candidate, Incoming};
@@ -36,9 +36,18 @@ pub(crate) fn ingest(
     let mut outbox = Outbox::default();
     let mut dedup = Dedup::new(open);
     let mut results = Vec::with_capacity(items.len());
+    let mut stmts = Statements::default();
     for item in items {
-        results.push(ingest_one(&tx, &mut outbox, &mut dedup, item, now)?);
+        results.push(ingest_one(
+            &tx,
+            &mut stmts,
+            &mut outbox,
+            &mut dedup,
+            item,
+            now,
+        )?);
     }
+    drop(stmts);
     write_outbox(outbox, &tx, now)?;
     let changes = dedup.changes;
     tx.commit()?;
@@ -56,7 +65,16 @@ pub(crate) fn preview(
 ) -> Result<IngestResult> {
     let tx = conn.transaction()?;
     let mut outbox = Outbox::default();
-    let result = ingest_one(&tx, &mut outbox, &mut Dedup::new(open), &item, now);
+    let mut stmts = Statements::default();
+    let result = ingest_one(
+        &tx,
+        &mut stmts,
+        &mut outbox,
+        &mut Dedup::new(open),
+        &item,
+        now,
+    );
+    drop(stmts);
     tx.rollback()?;
     result
 }
@@ -84,18 +102,44 @@ impl<'a> Dedup<'a> {
     }
 }
 
+/// The statements every delivery and new alert runs, prepared once per batch: looking a
+/// statement up in the connection's cache hashes its SQL text (and putting it back, again), twice
+/// per new alert and once per delivery otherwise. Dropped before the commit.
+#[derive(Default)]
+struct Statements<'c> {
+    incident: Option<CachedStatement<'c>>,
+    alert: Option<CachedStatement<'c>>,
+    delivery: Option<CachedStatement<'c>>,
+}
+
+/// The statement in `slot`, prepared on first use.
+fn prepared<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    tx: &'c Transaction<'_>,
+    sql: &str,
+) -> Result<&'s mut CachedStatement<'c>> {
+    Ok(match slot {
+        Some(stmt) => stmt,
+        None => slot.insert(tx.prepare_cached(sql)?),
+    })
+}
+
 /// An alert of the batch, with what the writer binds for it.
 struct Arriving<'a> {
     alert: &'a NormalizedAlert,
     encoded: &'a EncodedAlert,
-    /// Its webhook's id as the tables hold it (formatted once per delivery).
+    /// Its webhook's, its workspace's and its delivery's ids as the tables hold them (formatted
+    /// once per delivery).
     webhook: &'a str,
+    workspace: &'a str,
+    delivery: &'a str,
     /// Of its webhook and dedup key (`alerts.identity`).
     identity: i64,
 }
 
-fn ingest_one(
-    tx: &Transaction<'_>,
+fn ingest_one<'c>(
+    tx: &'c Transaction<'_>,
+    stmts: &mut Statements<'c>,
     ob: &mut Outbox,
     dedup: &mut Dedup<'_>,
     item: &IngestItem,
@@ -103,27 +147,35 @@ fn ingest_one(
 ) -> Result<IngestResult> {
     let mut outcomes = Vec::with_capacity(item.alerts.len());
     let webhook = item.webhook.id.to_string();
+    let workspace = item.webhook.workspace_id.to_string();
+    let delivery = item.delivery.id.to_string();
     for (alert, encoded) in item.encoded_alerts() {
         let arriving = Arriving {
             alert,
             encoded,
             webhook: &webhook,
-            identity: identity(&webhook, &alert.dedup_key),
+            workspace: &workspace,
+            delivery: &delivery,
+            identity: encoded
+                .identity
+                .unwrap_or_else(|| identity(&webhook, &alert.dedup_key)),
         };
-        outcomes.push(triage_alert(tx, ob, dedup, item, &arriving, now)?);
+        outcomes.push(triage_alert(tx, stmts, ob, dedup, item, &arriving, now)?);
     }
     let (status_code, outcome) =
         lifecycle::delivery_status(item.delivery.error.as_ref(), &outcomes);
     let (d, e) = (&item.delivery, &item.encoded);
-    tx.prepare_cached(
+    prepared(
+        &mut stmts.delivery,
+        tx,
         "INSERT INTO deliveries (id, webhook_id, workspace_id, received_at, source_addr, method,
             headers, body, status_code, outcome, accepted, error, extracted, warnings, results, latency_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
-        d.id.to_string(),
+        delivery,
         webhook,
-        item.webhook.workspace_id.to_string(),
+        workspace,
         d.received_at.as_millis(),
         d.source_addr,
         d.method,
@@ -145,8 +197,9 @@ fn ingest_one(
     })
 }
 
-fn triage_alert(
-    tx: &Transaction<'_>,
+fn triage_alert<'c>(
+    tx: &'c Transaction<'_>,
+    stmts: &mut Statements<'c>,
     ob: &mut Outbox,
     dedup: &mut Dedup<'_>,
     item: &IngestItem,
@@ -170,22 +223,32 @@ fn triage_alert(
             if let Some(m) = correlate(tx, item, alert, now)? {
                 let incident_id = m.incident_id;
                 let decision = Decision::Correlated(m);
-                let rowid =
-                    insert_alert(tx, item, arriving, alert_id, incident_id, &decision, now)?;
+                let rowid = insert_alert(
+                    tx,
+                    stmts,
+                    arriving,
+                    alert_id,
+                    &incident_id.to_string(),
+                    &decision,
+                    now,
+                )?;
                 dedup.inserted(arriving, rowid);
                 join_incident(tx, ob, incident_id, alert, &decision, now)?;
                 return Ok(outcome(Some(incident_id), Some(alert_id), 1, decision));
             }
             let incident_id = IncidentId::generate(now, rand::random());
-            tx.prepare_cached(
+            let incident = incident_id.to_string();
+            prepared(
+                &mut stmts.incident,
+                tx,
                 "INSERT INTO incidents (id, workspace_id, webhook_id, platform, title, description,
                     source_url, severity, status, services, alert_count, correlated_alert_count,
                     occurrence_count, created_at, updated_at, last_alert_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, 1, 0, 1, ?10, ?10, ?10)",
             )?
             .execute(params![
-                incident_id.to_string(),
-                item.webhook.workspace_id.to_string(),
+                incident,
+                arriving.workspace,
                 arriving.webhook,
                 item.webhook.platform,
                 alert.title,
@@ -196,7 +259,7 @@ fn triage_alert(
                 now.as_millis(),
             ])?;
             let decision = Decision::Created;
-            let rowid = insert_alert(tx, item, arriving, alert_id, incident_id, &decision, now)?;
+            let rowid = insert_alert(tx, stmts, arriving, alert_id, &incident, &decision, now)?;
             dedup.inserted(arriving, rowid);
             ob.opened(incident_id, item.webhook.id, now, alert_id, &alert.title);
             Ok(outcome(Some(incident_id), Some(alert_id), 1, decision))
@@ -405,17 +468,19 @@ fn event(
 }
 
 /// Write a new alert; its rowid.
-fn insert_alert(
-    tx: &Transaction<'_>,
-    item: &IngestItem,
+fn insert_alert<'c>(
+    tx: &'c Transaction<'_>,
+    stmts: &mut Statements<'c>,
     arriving: &Arriving<'_>,
     alert_id: AlertId,
-    incident_id: IncidentId,
+    incident: &str,
     decision: &Decision,
     now: Timestamp,
 ) -> Result<i64> {
     let (alert, encoded) = (arriving.alert, arriving.encoded);
-    tx.prepare_cached(
+    prepared(
+        &mut stmts.alert,
+        tx,
         "INSERT INTO alerts (id, incident_id, webhook_id, dedup_key, status, title, description,
             severity, raw_severity, services, source_url, occurrence_count, first_seen_at, last_seen_at,
             resolved_at, decision, delivery_id, payload, identity)
@@ -423,7 +488,7 @@ fn insert_alert(
     )?
     .execute(params![
         alert_id.to_string(),
-        incident_id.to_string(),
+        incident,
         arriving.webhook,
         alert.dedup_key,
         alert.status.as_str(),
@@ -435,7 +500,7 @@ fn insert_alert(
         alert.source_url,
         now.as_millis(),
         json_text(decision)?,
-        item.delivery.id.to_string(),
+        arriving.delivery,
         column(&encoded.payload),
         arriving.identity,
     ])?;

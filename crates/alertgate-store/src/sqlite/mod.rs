@@ -15,7 +15,7 @@ mod checkpoint;
 mod flush;
 mod ingest;
 mod migrate;
-mod open_alerts;
+pub(crate) mod open_alerts;
 mod outbox;
 pub(crate) mod packed;
 mod read;
