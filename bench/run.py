@@ -7,6 +7,7 @@ Builds (release) and starts, one after another on this machine:
     group-committed with synchronous=FULL before answering: this machine's ceiling for durable intake;
     run after alertgate, to measure its latency at alertgate's half-peak rate too),
   - alertgate on its embedded database, durability on (SQLite WAL, synchronous=FULL), rate limit off,
+    then once more with that database on tmpfs (no disk: what the disk costs; not a way to run it),
   - Prometheus Alertmanager (Debian's prometheus-alertmanager), when installed, fed the equivalent
     alerts on /api/v2/alerts,
 drives each with the same load generator (`alertgate-bench load`) and the same bodies, and prints one
@@ -332,6 +333,35 @@ def run_alertgate(secs, seed_n):
     return results, facts
 
 
+def run_alertgate_tmpfs(secs):
+    """alertgate with its database in memory (tmpfs; every fsync returns at once): what the same
+    server does without the disk, so the table shows how much of each throughput the disk costs.
+    Not a configuration to run: a crash there loses everything."""
+    shm = "/dev/shm"
+    if not os.path.isdir(shm):
+        return {}
+    data = tempfile.mkdtemp(prefix="alertgate-bench-tmpfs-", dir=shm)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    r = {}
+    p, _ = start_alertgate(data, port)
+    try:
+        label = " [database on tmpfs: no disk]"
+        gen = webhook(base, name="generic")
+        r["generic, distinct" + label] = measured(p, base=base, fn=lambda: load(
+            gen["intake_url"], generic_body(), secs, headers=["Authorization: Bearer " + gen["secret"]]))
+        r["generic, distinct" + label]["alerts_per_request"] = 1
+        am = webhook(base, name="am", platform="prometheus")
+        r["alertmanager 100/request" + label] = measured(p, base=base, fn=lambda: load(
+            am["intake_url"], am_webhook_body(100), secs, connections=8,
+            headers=["Authorization: Bearer " + am["secret"]], start=10_000_000))
+        r["alertmanager 100/request" + label]["alerts_per_request"] = 100
+    finally:
+        p.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    return r
+
+
 def run_alertmanager(secs):
     exe = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
     if not os.path.exists(exe):
@@ -376,6 +406,7 @@ def main():
 
     base = run_baseline(secs)
     ag, facts = run_alertgate(secs, seed_n)
+    tmpfs = run_alertgate_tmpfs(secs)
     durable = run_baseline(secs, durable=True, open_rate=ag["generic, open loop at half peak"]["ok_rps"])
     am = run_alertmanager(secs)
 
@@ -395,6 +426,8 @@ def main():
         print(row(f"durable baseline: {k}", v))
     for k, v in ag.items():
         print(row(f"alertgate: {k}", v))
+    for k, v in tmpfs.items():
+        print(row(f"alertgate: {k}", v))
     if am:
         for k, v in am.items():
             print(row(f"Alertmanager: {k}", v))
@@ -405,6 +438,10 @@ def main():
     print(f"| durable baseline / baseline, generic distinct (req/s): the ceiling storage sets | {durable['generic, distinct']['ok_rps'] / base['generic, distinct']['ok_rps']:.2f} |")
     print(f"| alertgate / durable baseline, generic distinct (req/s) | {d['ok_rps'] / durable['generic, distinct']['ok_rps']:.2f} |")
     print(f"| alertgate / durable baseline, 100-alert batches (req/s) | {ag['alertmanager 100/request']['ok_rps'] / durable['alertmanager 100/request']['ok_rps']:.2f} |")
+    for scen in ("generic, distinct", "alertmanager 100/request"):
+        t = tmpfs.get(scen + " [database on tmpfs: no disk]")
+        if t:
+            print(f"| alertgate on disk / on tmpfs, {scen} (alerts/s): what the disk costs | {ag[scen]['ok_rps'] / t['ok_rps']:.2f} |")
     if am:
         print(f"| alertgate / Alertmanager, 1 distinct alert per request (alerts/s) | {d['ok_rps'] / am['generic, distinct']['ok_rps']:.2f} |")
         print(f"| alertgate / Alertmanager, 100 alerts per request (alerts/s) | {ag['alertmanager 100/request']['ok_rps'] / am['alertmanager 100/request']['ok_rps']:.2f} |")
@@ -422,7 +459,8 @@ def main():
         print(f"| {k} | {v} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"baseline": base, "durable baseline": durable, "alertgate": ag, "alertmanager": am, "facts": facts}, f, indent=1)
+            json.dump({"baseline": base, "durable baseline": durable, "alertgate": ag, "alertgate on tmpfs": tmpfs,
+                       "alertmanager": am, "facts": facts}, f, indent=1)
 
 
 if __name__ == "__main__":
