@@ -257,7 +257,7 @@ fn insert_payload(o: &mut Map<String, Value>, payload: &Value, text: &str) {
 /// `postgres/outbox.rs`).
 #[derive(Default)]
 pub(crate) struct Outbox {
-    pending: Vec<(IncidentId, EventType, IncidentEvent)>,
+    pending: Vec<(IncidentId, EventType, Change)>,
     /// The webhook of each incident opened in the transaction.
     opened_by: HashMap<IncidentId, WebhookId>,
 }
@@ -269,7 +269,45 @@ pub(crate) struct IncidentEvents {
     /// The webhook that opened it, when that happened in this transaction (otherwise the engine
     /// reads it: the common case, automation off, then costs no query at all).
     pub opened_by: Option<WebhookId>,
-    pub events: Vec<(EventType, Vec<IncidentEvent>)>,
+    pub events: Vec<(EventType, Vec<Change>)>,
+}
+
+/// A change an event announces, as the transaction noted it. An incident's opening keeps only
+/// what its timeline entry is made of, and becomes that entry when the event is written
+/// (serialized as the [`IncidentEvent`] it stands for): with automation off, the usual case, no
+/// event is owed and the entry is never built — it was one JSON document per new incident, in
+/// the single writer's transaction.
+pub(crate) enum Change {
+    Opened {
+        at: Timestamp,
+        alert: AlertId,
+        title: String,
+    },
+    Entry(IncidentEvent),
+}
+
+impl Change {
+    /// The timeline entry this change is.
+    pub(crate) fn entry(&self) -> IncidentEvent {
+        match self {
+            Change::Opened { at, alert, title } => IncidentEvent {
+                at: *at,
+                kind: "created".into(),
+                actor: "source".into(),
+                detail: json!({ "alert_id": alert, "title": title }),
+            },
+            Change::Entry(e) => e.clone(),
+        }
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Change::Entry(e) => e.serialize(s),
+            opened => opened.entry().serialize(s),
+        }
+    }
 }
 
 impl Outbox {
@@ -286,11 +324,10 @@ impl Outbox {
         self.pending.push((
             incident,
             EventType::Created,
-            IncidentEvent {
+            Change::Opened {
                 at,
-                kind: "created".into(),
-                actor: "source".into(),
-                detail: json!({ "alert_id": alert, "title": title }),
+                alert,
+                title: title.to_string(),
             },
         ));
     }
@@ -311,7 +348,7 @@ impl Outbox {
                 actor: actor.to_string(),
                 detail: detail.clone(),
             };
-            self.pending.push((incident, event, entry));
+            self.pending.push((incident, event, Change::Entry(entry)));
         }
     }
 
@@ -398,7 +435,7 @@ pub(crate) fn automation_of(config: Option<&str>) -> Result<AutomationSettings> 
 }
 
 /// An event's data: the incident context with the changes it announces.
-pub(crate) fn event_data(context: &Value, changes: &[IncidentEvent]) -> Value {
+pub(crate) fn event_data(context: &Value, changes: &[Change]) -> Value {
     let mut data = context.clone();
     data["changes"] = json!(changes);
     data
@@ -741,6 +778,33 @@ mod tests {
             ]
         );
         assert!(Outbox::default().into_groups().is_empty());
+    }
+
+    #[test]
+    fn an_opening_is_written_as_the_created_entry_it_stands_for() {
+        let t = Timestamp::from_millis(1_700_000_000_000);
+        let alert = AlertId::new(t, 3);
+        let mut ob = Outbox::default();
+        ob.opened(
+            IncidentId::new(t, 1),
+            WebhookId::new(t, 5),
+            t,
+            alert,
+            "db down",
+        );
+        let groups = ob.into_groups();
+        let (event, changes) = &groups[0].events[0];
+        assert_eq!(*event, EventType::Created);
+        let data = event_data(&json!({"incident": {}}), changes);
+        assert_eq!(
+            data["changes"],
+            json!([{
+                "at": t,
+                "kind": "created",
+                "actor": "source",
+                "detail": {"alert_id": alert, "title": "db down"},
+            }])
+        );
     }
 
     #[test]
