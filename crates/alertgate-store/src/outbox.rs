@@ -286,26 +286,17 @@ pub(crate) enum Change {
     Entry(IncidentEvent),
 }
 
-impl Change {
-    /// The timeline entry this change is.
-    pub(crate) fn entry(&self) -> IncidentEvent {
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             Change::Opened { at, alert, title } => IncidentEvent {
                 at: *at,
                 kind: "created".into(),
                 actor: "source".into(),
                 detail: json!({ "alert_id": alert, "title": title }),
-            },
-            Change::Entry(e) => e.clone(),
-        }
-    }
-}
-
-impl Serialize for Change {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
+            }
+            .serialize(s),
             Change::Entry(e) => e.serialize(s),
-            opened => opened.entry().serialize(s),
         }
     }
 }
