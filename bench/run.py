@@ -36,6 +36,8 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.path.join(TARGET, "release")
 ADMIN = "bench-admin-token-0123456789"
 CLK = os.sysconf("SC_CLK_TCK")
+# The label of the scenarios run with alertgate's database on tmpfs.
+TMPFS = " [database on tmpfs: no disk]"
 # Brings a generic alert to about 1 KB with text that compresses like a real description (a run of
 # one repeated letter would flatter anything that stores payloads compressed).
 _WORDS = ("cpu memory disk latency p99 timeout upstream pod node restart queue backlog error rate "
@@ -240,23 +242,28 @@ def webhook(base, **body):
     return w
 
 
-def alertgate_scenarios(base, p, secs, offset, label=""):
-    r = {}
+def alertgate_scenarios(base, p, secs, offset, label="", only=None):
+    """alertgate's scenarios, each on its own webhook; `only`: the names of those to run (all by default)."""
     gen = webhook(base, name="generic")
     auth = ["Authorization: Bearer " + gen["secret"]]
-    r["generic, distinct" + label] = measured(p, base=base, fn=lambda: load(gen["intake_url"], generic_body(), secs, headers=auth, start=offset))
-    r["generic, repeats (dedup)" + label] = measured(p, base=base, fn=lambda: load(gen["intake_url"], generic_body(False), secs, headers=auth))
     am = webhook(base, name="am", platform="prometheus")
-    r["alertmanager 100/request" + label] = measured(p, base=base, fn=lambda: load(am["intake_url"], am_webhook_body(100), secs, connections=8,
-                                                                     headers=["Authorization: Bearer " + am["secret"]], start=offset))
     pd = webhook(base, name="pd", platform="pagerduty", secret="bench-pagerduty-secret")
-    r["pagerduty, HMAC-signed" + label] = measured(p, base=base, fn=lambda: load(pd["intake_url"], pagerduty_body(), secs, hmac="bench-pagerduty-secret", start=offset))
     corr = webhook(base, name="corr", enable_correlation=True, correlation_window_minutes=60)
-    r["correlated burst" + label] = measured(p, base=base, fn=lambda: load(corr["intake_url"], generic_body(), secs,
-                                                             headers=["Authorization: Bearer " + corr["secret"]], start=offset))
-    for v in r.values():
-        v["alerts_per_request"] = 1
-    r["alertmanager 100/request" + label]["alerts_per_request"] = 100
+    scenarios = [  # (name, alerts per request, load)
+        ("generic, distinct", 1, lambda: load(gen["intake_url"], generic_body(), secs, headers=auth, start=offset)),
+        ("generic, repeats (dedup)", 1, lambda: load(gen["intake_url"], generic_body(False), secs, headers=auth)),
+        ("alertmanager 100/request", 100, lambda: load(am["intake_url"], am_webhook_body(100), secs, connections=8,
+                                                       headers=["Authorization: Bearer " + am["secret"]], start=offset)),
+        ("pagerduty, HMAC-signed", 1, lambda: load(pd["intake_url"], pagerduty_body(), secs, hmac="bench-pagerduty-secret",
+                                                   start=offset)),
+        ("correlated burst", 1, lambda: load(corr["intake_url"], generic_body(), secs,
+                                             headers=["Authorization: Bearer " + corr["secret"]], start=offset)),
+    ]
+    r = {}
+    for name, per_request, fn in scenarios:
+        if only is None or name in only:
+            r[name + label] = measured(p, base=base, fn=fn)
+            r[name + label]["alerts_per_request"] = per_request
     return r
 
 
@@ -342,24 +349,13 @@ def run_alertgate_tmpfs(secs):
         return {}
     data = tempfile.mkdtemp(prefix="alertgate-bench-tmpfs-", dir=shm)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    r = {}
     p, _ = start_alertgate(data, port)
     try:
-        label = " [database on tmpfs: no disk]"
-        gen = webhook(base, name="generic")
-        r["generic, distinct" + label] = measured(p, base=base, fn=lambda: load(
-            gen["intake_url"], generic_body(), secs, headers=["Authorization: Bearer " + gen["secret"]]))
-        r["generic, distinct" + label]["alerts_per_request"] = 1
-        am = webhook(base, name="am", platform="prometheus")
-        r["alertmanager 100/request" + label] = measured(p, base=base, fn=lambda: load(
-            am["intake_url"], am_webhook_body(100), secs, connections=8,
-            headers=["Authorization: Bearer " + am["secret"]], start=10_000_000))
-        r["alertmanager 100/request" + label]["alerts_per_request"] = 100
+        return alertgate_scenarios(f"http://127.0.0.1:{port}", p, secs, 0, label=TMPFS,
+                                   only=("generic, distinct", "alertmanager 100/request"))
     finally:
         p.stop()
         shutil.rmtree(data, ignore_errors=True)
-    return r
 
 
 def run_alertmanager(secs):
@@ -439,7 +435,7 @@ def main():
     print(f"| alertgate / durable baseline, generic distinct (req/s) | {d['ok_rps'] / durable['generic, distinct']['ok_rps']:.2f} |")
     print(f"| alertgate / durable baseline, 100-alert batches (req/s) | {ag['alertmanager 100/request']['ok_rps'] / durable['alertmanager 100/request']['ok_rps']:.2f} |")
     for scen in ("generic, distinct", "alertmanager 100/request"):
-        t = tmpfs.get(scen + " [database on tmpfs: no disk]")
+        t = tmpfs.get(scen + TMPFS)
         if t:
             print(f"| alertgate on disk / on tmpfs, {scen} (alerts/s): what the disk costs | {ag[scen]['ok_rps'] / t['ok_rps']:.2f} |")
     if am:
