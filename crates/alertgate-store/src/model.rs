@@ -165,7 +165,7 @@ impl IngestItem {
                         services: json_text(&a.services)?,
                         identity: webhook_id
                             .as_deref()
-                            .map(|w| crate::sqlite::open_alerts::identity(w, &a.dedup_key)),
+                            .map(|w| crate::sqlite::identity(w, &a.dedup_key)),
                     })
                 })
                 .collect::<crate::Result<_>>()?,
@@ -536,10 +536,7 @@ mod tests {
         let webhook = item.webhook.id.to_string();
         assert_eq!(
             item.encoded.alerts[0].identity,
-            Some(crate::sqlite::open_alerts::identity(
-                &webhook,
-                &item.alerts[0].dedup_key
-            ))
+            Some(crate::sqlite::identity(&webhook, &item.alerts[0].dedup_key))
         );
         let text = IngestItem::new(
             item.webhook.clone(),

@@ -15,7 +15,7 @@ mod checkpoint;
 mod flush;
 mod ingest;
 mod migrate;
-pub(crate) mod open_alerts;
+mod open_alerts;
 mod outbox;
 pub(crate) mod packed;
 mod read;
@@ -41,7 +41,9 @@ use crate::{Result, Store, StoreError};
 use open_alerts::OpenAlerts;
 
 pub use checkpoint::CheckpointSettings;
+// An alert's identity hash, which items made for SQLite carry (`model::EncodedAlert::identity`).
 pub use migrate::SCHEMA_VERSION;
+pub(crate) use open_alerts::identity;
 
 /// Who checkpoints the WAL (see [`checkpoint`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
