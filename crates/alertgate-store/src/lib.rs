@@ -160,7 +160,7 @@ pub trait Store: Send + Sync + 'static {
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>>;
 
     /// Delete at most `limit` delivery-log rows received before `before` (ids are time-ordered,
-    /// so this walks the primary key); returns how many went. Retention calls it in small batches
+    /// so this walks an index on the id: SQLite's per webhook); returns how many went. Retention calls it in small batches
     /// so intake never waits long behind it.
     async fn purge_deliveries(&self, before: DeliveryId, limit: u32) -> Result<u64>;
 

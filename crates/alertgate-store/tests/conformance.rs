@@ -1031,6 +1031,54 @@ mod cases {
         assert_eq!(d.latency_us, 5);
     }
 
+    /// Retention of the delivery log: rows received before the cutoff go, a batch at a time, from
+    /// every webhook's log — a deleted webhook's included — and newer rows stay.
+    pub async fn old_delivery_rows_are_purged_from_every_webhook(sub: &Subject) {
+        let s = sub.store();
+        let mut hooks = Vec::new();
+        for name in ["a", "b", "gone"] {
+            let w = webhook(WorkspaceId::DEFAULT, name);
+            s.create_webhook(&w).await.unwrap();
+            hooks.push((w.id, hook(&w)));
+        }
+        // Per webhook: three rows at minutes 0-2 (old), two at minutes 10-11 (new).
+        let mut batch = Vec::new();
+        for (_, h) in &hooks {
+            for t in [0, 1, 2, 10, 11] {
+                batch.push(refused(h, at(t * 60_000), 401, "unauthorized"));
+            }
+        }
+        s.ingest(batch, at(11 * 60_000)).await.unwrap();
+        let gone = hooks[2].0;
+        assert!(s.delete_webhook(WorkspaceId::DEFAULT, gone).await.unwrap());
+        let cutoff = DeliveryId::min_at(at(5 * 60_000));
+        let mut purged = Vec::new();
+        loop {
+            let n = s.purge_deliveries(cutoff, 4).await.unwrap();
+            purged.push(n);
+            if n < 4 {
+                break;
+            }
+        }
+        assert_eq!(purged, [4, 4, 1], "nine old rows, four at a time");
+        for (id, _) in &hooks {
+            let left = s
+                .list_deliveries(&DeliveryQuery {
+                    webhook: *id,
+                    outcome: None,
+                    before: None,
+                    limit: 100,
+                })
+                .await
+                .unwrap()
+                .items;
+            let times: Vec<i64> = left.iter().map(|d| d.received_at.as_millis()).collect();
+            let new = [at(11 * 60_000), at(10 * 60_000)].map(|t| t.as_millis());
+            assert_eq!(times, new, "{id}");
+        }
+        assert_eq!(s.purge_deliveries(cutoff, 4).await.unwrap(), 0);
+    }
+
     pub async fn incidents_are_filtered_and_paginated(sub: &Subject) {
         let s = sub.store();
         let (w, h) = setup(s).await;
@@ -1917,6 +1965,7 @@ conformance!(
     random_sequences_never_put_an_alert_in_two_incidents,
     people_acknowledge_and_resolve_incidents,
     deliveries_are_logged_filtered_and_paginated,
+    old_delivery_rows_are_purged_from_every_webhook,
     items_are_stored_alike_in_every_column_form,
     incidents_are_filtered_and_paginated,
     workspaces_keys_and_sessions,

@@ -124,6 +124,52 @@ fn prepared<'s, 'c>(
     })
 }
 
+// Statements that find an incident or an alert by id: the tables have no index on the id alone
+// (migration 0004), so each names the workspace of an incident (`workspace_id IN (SELECT id FROM
+// workspaces)` where the caller does not know it: one seek per workspace) or the rowid of an
+// alert. `sqlite::plans` checks that every one of them finds its rows through an index.
+/// A repeat of an unresolved alert (`?1` its rowid).
+pub(super) const TOUCH_ALERT: &str =
+    "UPDATE alerts SET occurrence_count = ?2, last_seen_at = ?3, status = 'firing'
+     WHERE rowid = ?1";
+/// …and its incident (`?3` the workspace).
+pub(super) const TOUCH_INCIDENT: &str =
+    "UPDATE incidents SET occurrence_count = occurrence_count + 1, updated_at = ?2,
+         last_alert_at = ?2
+     WHERE workspace_id = ?3 AND id = ?1";
+/// A source changed an unresolved alert's status (`?1` its rowid).
+pub(super) const TRANSITION_ALERT: &str =
+    "UPDATE alerts SET status = ?2, last_seen_at = ?3, resolved_at = ?4 WHERE rowid = ?1";
+/// What a correlated alert may change of its incident.
+pub(super) const JOINED_INCIDENT: &str = "SELECT severity, services FROM incidents
+     WHERE workspace_id IN (SELECT id FROM workspaces) AND id = ?1";
+/// A correlated alert joins its incident.
+pub(super) const JOIN_INCIDENT: &str = "UPDATE incidents SET alert_count = alert_count + 1,
+         correlated_alert_count = correlated_alert_count + 1,
+         occurrence_count = occurrence_count + 1, severity = ?2, services = ?3,
+         updated_at = ?4, last_alert_at = ?4
+     WHERE workspace_id IN (SELECT id FROM workspaces) AND id = ?1";
+/// A dedup candidate (`?1` its rowid): whether it is the arriving alert's identity, and whether
+/// its incident (`?4` the workspace) is unresolved.
+pub(super) const OPEN_ALERT: &str =
+    "SELECT a.id, a.incident_id, a.status, a.first_seen_at, a.last_seen_at, a.occurrence_count,
+            a.webhook_id = ?2 AND a.dedup_key = ?3 AND a.status <> 'resolved',
+            i.status <> 'resolved'
+     FROM alerts a JOIN incidents i ON i.workspace_id = ?4 AND i.id = a.incident_id
+     WHERE a.rowid = ?1";
+/// How many of an incident's alerts fire and are acknowledged, and the incident's status.
+pub(super) const ALERT_STATES: &str =
+    "SELECT COALESCE(SUM(a.status = 'firing'), 0), COALESCE(SUM(a.status = 'acknowledged'), 0),
+            (SELECT status FROM incidents
+             WHERE workspace_id IN (SELECT id FROM workspaces) AND id = ?1)
+     FROM alerts a WHERE a.incident_id = ?1";
+/// An incident's new status.
+pub(super) const SET_INCIDENT_STATUS: &str =
+    "UPDATE incidents SET status = ?2, updated_at = ?3,
+         acknowledged_at = CASE WHEN ?2 = 'acknowledged' THEN COALESCE(acknowledged_at, ?3) ELSE acknowledged_at END,
+         resolved_at = CASE WHEN ?2 = 'resolved' THEN ?3 ELSE NULL END
+     WHERE workspace_id IN (SELECT id FROM workspaces) AND id = ?1";
+
 /// An alert of the batch, with what the writer binds for it.
 struct Arriving<'a> {
     alert: &'a NormalizedAlert,
@@ -266,17 +312,16 @@ fn triage_alert<'c>(
         }
         Action::Deduplicate { into } => {
             let count = into.occurrence_count + 1;
-            tx.prepare_cached(
-                "UPDATE alerts SET occurrence_count = ?2, last_seen_at = ?3, status = 'firing'
-                 WHERE id = ?1",
-            )?
-            .execute(params![into.alert_id.to_string(), count, now.as_millis()])?;
-            tx.prepare_cached(
-                "UPDATE incidents SET occurrence_count = occurrence_count + 1, updated_at = ?2,
-                    last_alert_at = ?2
-                 WHERE id = ?1",
-            )?
-            .execute(params![into.incident_id.to_string(), now.as_millis()])?;
+            tx.prepare_cached(TOUCH_ALERT)?.execute(params![
+                found_row(existing_row)?,
+                count,
+                now.as_millis()
+            ])?;
+            tx.prepare_cached(TOUCH_INCIDENT)?.execute(params![
+                into.incident_id.to_string(),
+                now.as_millis(),
+                arriving.workspace
+            ])?;
             if into.status == AlertStatus::Acknowledged {
                 // The source un-acknowledged it (PagerDuty `unacknowledged`, Opsgenie
                 // `UnAcknowledge`): the incident needs attention again.
@@ -297,11 +342,8 @@ fn triage_alert<'c>(
         }
         Action::Transition { alert: open, to } => {
             let resolved_at = (to == AlertStatus::Resolved).then_some(now.as_millis());
-            tx.prepare_cached(
-                "UPDATE alerts SET status = ?2, last_seen_at = ?3, resolved_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![
-                open.alert_id.to_string(),
+            tx.prepare_cached(TRANSITION_ALERT)?.execute(params![
+                found_row(existing_row)?,
                 to.as_str(),
                 now.as_millis(),
                 resolved_at
@@ -331,6 +373,11 @@ fn triage_alert<'c>(
             },
         )),
     }
+}
+
+/// The row of the unresolved alert an action applies to (found with it by `find_open_alert`).
+fn found_row(row: Option<i64>) -> Result<i64> {
+    row.ok_or_else(|| crate::StoreError::Corrupt("an unresolved alert without its row".into()))
 }
 
 /// Ask the correlation engine whether the alert joins a recent open incident.
@@ -425,19 +472,12 @@ fn join_incident(
     now: Timestamp,
 ) -> Result<()> {
     let (severity, services): (String, String) = tx
-        .prepare_cached("SELECT severity, services FROM incidents WHERE id = ?1")?
+        .prepare_cached(JOINED_INCIDENT)?
         .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let old: Severity = severity.parse().map_err(corrupt)?;
     let services: Vec<String> = serde_json::from_str(&services).map_err(corrupt)?;
     let joined = lifecycle::join(old, services, alert, decision);
-    tx.prepare_cached(
-        "UPDATE incidents SET alert_count = alert_count + 1,
-            correlated_alert_count = correlated_alert_count + 1,
-            occurrence_count = occurrence_count + 1, severity = ?2, services = ?3,
-            updated_at = ?4, last_alert_at = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![
+    tx.prepare_cached(JOIN_INCIDENT)?.execute(params![
         incident.to_string(),
         joined.severity.as_str(),
         json_text(&joined.services)?,
@@ -520,17 +560,16 @@ fn find_open_alert(
         return Ok(None); // a new alert: no statement to prepare, no row to read
     }
     let mut found: Option<(OpenAlert, i64)> = None;
-    let mut stmt = tx.prepare_cached(
-        "SELECT a.id, a.incident_id, a.status, a.first_seen_at, a.last_seen_at, a.occurrence_count,
-                a.webhook_id = ?2 AND a.dedup_key = ?3 AND a.status <> 'resolved',
-                i.status <> 'resolved'
-         FROM alerts a JOIN incidents i ON i.id = a.incident_id
-         WHERE a.rowid = ?1",
-    )?;
+    let mut stmt = tx.prepare_cached(OPEN_ALERT)?;
     for rowid in candidates {
         let row = stmt
             .query_row(
-                params![rowid, arriving.webhook, arriving.alert.dedup_key],
+                params![
+                    rowid,
+                    arriving.webhook,
+                    arriving.alert.dedup_key,
+                    arriving.workspace
+                ],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -586,12 +625,10 @@ fn refresh_incident_status(
     now: Timestamp,
 ) -> Result<()> {
     let (firing, acked, current): (i64, i64, String) = tx
-        .prepare_cached(
-            "SELECT COALESCE(SUM(a.status = 'firing'), 0), COALESCE(SUM(a.status = 'acknowledged'), 0),
-                    (SELECT status FROM incidents WHERE id = ?1)
-             FROM alerts a WHERE a.incident_id = ?1",
-        )?
-        .query_row([incident.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .prepare_cached(ALERT_STATES)?
+        .query_row([incident.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     let current = IncidentStatus::parse(&current).ok_or_else(|| corrupt(&current))?;
     let next = lifecycle::status_after_source_change(firing, acked, current, reopened);
     if next != current {
@@ -610,13 +647,11 @@ pub(crate) fn set_incident_status(
     actor: &str,
     now: Timestamp,
 ) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE incidents SET status = ?2, updated_at = ?3,
-            acknowledged_at = CASE WHEN ?2 = 'acknowledged' THEN COALESCE(acknowledged_at, ?3) ELSE acknowledged_at END,
-            resolved_at = CASE WHEN ?2 = 'resolved' THEN ?3 ELSE NULL END
-         WHERE id = ?1",
-    )?
-    .execute(params![incident.to_string(), next.as_str(), now.as_millis()])?;
+    tx.prepare_cached(SET_INCIDENT_STATUS)?.execute(params![
+        incident.to_string(),
+        next.as_str(),
+        now.as_millis()
+    ])?;
     let (kind, detail) = lifecycle::status_event(current, next);
     event(tx, ob, incident, now, kind, actor, &detail)
 }

@@ -18,6 +18,8 @@ mod migrate;
 mod open_alerts;
 mod outbox;
 pub(crate) mod packed;
+#[cfg(test)]
+mod plans;
 mod read;
 mod retention;
 
@@ -613,10 +615,7 @@ impl Store for SqliteStore {
         // batches instead of contending with them.
         self.write(move |c| {
             let n = c
-                .prepare_cached(
-                    "DELETE FROM deliveries WHERE id IN
-                        (SELECT id FROM deliveries WHERE id < ?1 ORDER BY id LIMIT ?2)",
-                )?
+                .prepare_cached(retention::PURGE_DELIVERIES)?
                 .execute(rusqlite::params![before.to_string(), limit])?;
             Ok(n as u64)
         })

@@ -49,7 +49,7 @@ pub(crate) fn write(outbox: Outbox, tx: &Transaction<'_>, now: Timestamp) -> Res
             Some(w) => w,
             None => {
                 let webhook: Option<String> = tx
-                    .prepare_cached("SELECT webhook_id FROM incidents WHERE id = ?1")?
+                    .prepare_cached(INCIDENT_WEBHOOK)?
                     .query_row([incident_id.to_string()], |r| r.get(0))
                     .optional()?;
                 let Some(webhook) = webhook else {
@@ -134,10 +134,20 @@ pub(crate) fn write(outbox: Outbox, tx: &Transaction<'_>, now: Timestamp) -> Res
     Ok(())
 }
 
+// An incident by id alone: its table has no index on the id (migration 0004), so the lookup
+// goes through `incidents_workspace`, once per workspace. `sqlite::plans` checks both.
+pub(super) const INCIDENT_WEBHOOK: &str = "SELECT webhook_id FROM incidents
+     WHERE workspace_id IN (SELECT id FROM workspaces) AND id = ?1";
+
+pub(super) fn incident_row_sql() -> String {
+    format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents
+         WHERE workspace_id IN (SELECT id FROM workspaces) AND id = ?1"
+    )
+}
+
 fn incident_row(tx: &Transaction<'_>, id: IncidentId) -> Result<Option<Incident>> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"
-    ))?;
+    let mut stmt = tx.prepare_cached(&incident_row_sql())?;
     let mut rows = stmt.query([id.to_string()])?;
     rows.next()?.map(incident_from_row).transpose()
 }
@@ -166,15 +176,19 @@ fn enabled_targets(tx: &Transaction<'_>, workspace: WorkspaceId) -> Result<Vec<T
 
 /// The incident context, bounded: the first alert and the newest others, the newest timeline
 /// entries.
-fn build_context(tx: &Transaction<'_>, incident: &Incident) -> Result<Value> {
-    let id = incident.id.to_string();
-    let mut stmt = tx.prepare_cached(&format!(
+pub(super) fn context_alerts_sql() -> String {
+    format!(
         "SELECT {ALERT_COLUMNS} FROM alerts
          WHERE incident_id = ?1 AND (
             id = (SELECT MIN(id) FROM alerts WHERE incident_id = ?1)
             OR id IN (SELECT id FROM alerts WHERE incident_id = ?1 ORDER BY id DESC LIMIT ?2))
          ORDER BY id"
-    ))?;
+    )
+}
+
+fn build_context(tx: &Transaction<'_>, incident: &Incident) -> Result<Value> {
+    let id = incident.id.to_string();
+    let mut stmt = tx.prepare_cached(&context_alerts_sql())?;
     let mut rows = stmt.query(params![id, (bounds::MAX_ALERTS - 1) as i64])?;
     let mut alerts = Vec::new();
     while let Some(r) = rows.next()? {

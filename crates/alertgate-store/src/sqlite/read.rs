@@ -238,14 +238,17 @@ pub(crate) fn list_deliveries(c: &Connection, q: &DeliveryQuery) -> Result<Page<
     Ok(Page { items, next_cursor })
 }
 
+/// An incident by id, in a workspace (`incidents_workspace` finds it: see migration 0004).
+pub(super) fn incident_row_sql() -> String {
+    format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1 AND workspace_id = ?2")
+}
+
 pub(crate) fn get_incident_row(
     c: &Connection,
     workspace: WorkspaceId,
     id: IncidentId,
 ) -> Result<Option<Incident>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1 AND workspace_id = ?2"
-    ))?;
+    let mut stmt = c.prepare_cached(&incident_row_sql())?;
     let mut rows = stmt.query(params![id.to_string(), workspace.to_string()])?;
     rows.next()?.map(incident_from_row).transpose()
 }
