@@ -93,32 +93,3 @@ fn the_check_sees_a_scan() {
         assert!(scans_a_table(&steps), "{sql}\n{steps}");
     }
 }
-
-#[test]
-fn no_index_on_the_ids_alone() {
-    let conn = migrated();
-    let mut stmt = conn
-        .prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'index'
-             AND tbl_name IN ('incidents', 'alerts', 'deliveries')",
-        )
-        .unwrap();
-    let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    assert!(
-        names.iter().all(|n| !n.starts_with("sqlite_autoindex")),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"incidents_workspace".to_string()),
-        "{names:?}"
-    );
-    assert!(names.contains(&"alerts_incident".to_string()), "{names:?}");
-    assert!(
-        names.contains(&"deliveries_webhook".to_string()),
-        "{names:?}"
-    );
-}
