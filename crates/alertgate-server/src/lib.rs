@@ -27,7 +27,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use alertgate_store::crypto::SecretCipher;
@@ -253,9 +252,8 @@ pub async fn start(
         tracing::warn!("destinations may use http:// and private addresses (allow-insecure-destinations): for local use only");
     }
     let generated_admin_token = ensure_admin_token(&config, store.as_ref()).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        serve::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let config = Arc::new(config.with_bound_addr(addr));
     let shutdown = CancellationToken::new();

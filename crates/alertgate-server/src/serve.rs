@@ -3,8 +3,10 @@
 //! how long a client may take to send a request's headers (also how long an idle keep-alive
 //! connection is kept), and how large a header block may be (431 beyond it). Requests carry their
 //! peer address as axum's `ConnectInfo`, as `into_make_service_with_connect_info` would.
+//! [`bind`] gives the listening socket a queue of [`LISTEN_BACKLOG`] (tokio's default is 1,024).
 //! On shutdown it stops accepting, lets every open connection finish its request, and returns.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -56,6 +58,25 @@ impl ConnectionLimits {
         }
         Ok(())
     }
+}
+
+/// Connections the kernel completes and queues before the accept loop takes them (the kernel caps
+/// it at `net.core.somaxconn`, 4,096 by default since Linux 5.4). A burst of monitoring tools
+/// connecting at once, or an accept loop briefly behind on busy cores, then waits in the queue;
+/// past it the kernel drops the client's SYN and the client retries only 1 s, then 3 s, later.
+pub const LISTEN_BACKLOG: u32 = 4_096;
+
+/// A listening socket on `addr` with a queue of [`LISTEN_BACKLOG`] connections.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serve `app` on `listener` until `shutdown` is cancelled and every connection has finished.
@@ -114,4 +135,44 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without accepting a single one, the socket holds a burst of connections far past tokio's
+    /// default queue of 1,024: every client's handshake completes at once.
+    #[tokio::test]
+    async fn the_listen_queue_holds_a_burst_past_tokios_default() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        // The kernel caps the queue at somaxconn; on a machine that keeps it at 1,024 or less
+        // the test could not tell the two queues apart.
+        assert!(
+            somaxconn >= 2_048,
+            "net.core.somaxconn is {somaxconn}: raise it to test the listen queue"
+        );
+        let burst = 2_000;
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::with_capacity(burst);
+        for n in 0..burst {
+            // A dropped SYN would be retried only after 1 s.
+            let connected = tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await;
+            match connected {
+                Ok(Ok(stream)) => clients.push(stream),
+                Ok(Err(e)) => panic!("connection {n} failed: {e}"),
+                Err(_) => panic!("connection {n} was not queued (its SYN was dropped)"),
+            }
+        }
+        assert_eq!(clients.len(), burst);
+        drop(listener);
+    }
 }
