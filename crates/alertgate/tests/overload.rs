@@ -116,23 +116,11 @@ async fn send(client: &reqwest::Client, url: &str, secret: &str, n: u64) -> Outc
     let resp = match reply {
         Ok(resp) => resp,
         Err(e) => {
-            // Why there was no answer: the client's timeout, connecting, or the connection
-            // failing mid-request (with the innermost cause, e.g. a reset).
-            let kind = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "request"
-            };
-            let mut cause: &dyn std::error::Error = &e;
-            while let Some(inner) = cause.source() {
-                cause = inner;
-            }
             return Outcome {
                 status: None,
                 retry_after: false,
-                error: format!("{kind}: {cause}"),
+                // Why there was no answer: the client's timeout, connecting, a reset.
+                error: alertgate_server::outbox::describe(&e.without_url()),
                 latency: started.elapsed(),
             };
         }

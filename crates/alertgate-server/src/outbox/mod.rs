@@ -361,7 +361,9 @@ async fn read_excerpt(resp: &mut reqwest::Response) -> String {
         .to_string()
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// A failed request in words: whether it timed out, could not connect or failed mid-request,
+/// then its chain of causes (e.g. a reset).
+pub fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let kind = if e.is_timeout() {
         "timed out"
