@@ -156,7 +156,7 @@ mod tests {
             "net.core.somaxconn is {somaxconn}: raise it to test the listen queue"
         );
         let burst = 2_000;
-        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap(); // never accepts
         let addr = listener.local_addr().unwrap();
         let mut clients = Vec::with_capacity(burst);
         for n in 0..burst {
@@ -172,7 +172,5 @@ mod tests {
                 Err(_) => panic!("connection {n} was not queued (its SYN was dropped)"),
             }
         }
-        assert_eq!(clients.len(), burst);
-        drop(listener);
     }
 }
